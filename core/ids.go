@@ -1,0 +1,135 @@
+package core
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// SubjectTag is how a ticket number appears in a subject line.
+func SubjectTag(number int64) string { return fmt.Sprintf("[#%d]", number) }
+
+var subjectTagRE = regexp.MustCompile(`\[#(\d{1,18})\]`)
+
+// ParseSubjectTag finds the first "[#N]" in a subject.
+func ParseSubjectTag(subject string) (int64, bool) {
+	m := subjectTagRE.FindStringSubmatch(subject)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	return n, err == nil
+}
+
+var replyPrefixRE = regexp.MustCompile(`(?i)^\s*((re|fwd?|aw|sv|vs|antw|wg)\s*(\[\d+\])?\s*:\s*)+`)
+
+// TicketSubject is the subject every mail about a ticket carries: the tag,
+// then the ticket's subject without reply prefixes or an older tag.
+func TicketSubject(number int64, subject string) string {
+	s := subjectTagRE.ReplaceAllString(subject, "")
+	s = strings.TrimSpace(replyPrefixRE.ReplaceAllString(strings.TrimSpace(s), ""))
+	if s == "" {
+		s = "(no subject)"
+	}
+	return SubjectTag(number) + " " + s
+}
+
+// CleanSubject strips reply prefixes and a ticket tag: what a new ticket is titled.
+func CleanSubject(subject string) string {
+	s := subjectTagRE.ReplaceAllString(subject, "")
+	s = strings.TrimSpace(replyPrefixRE.ReplaceAllString(strings.TrimSpace(s), ""))
+	if s == "" {
+		return "(no subject)"
+	}
+	return s
+}
+
+// newMessageID mints a Message-ID (without angle brackets) on our domain.
+// The ticket number is in it only to help a human reading headers.
+func (s *Store) newMessageID(ticketNumber int64) string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return fmt.Sprintf("hd.%d.%s@%s", ticketNumber, hex.EncodeToString(b[:]), s.domain)
+}
+
+// DigestKey is the storage key of a message without a Message-ID.
+func DigestKey(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// ReplyToken identifies a ticket and, for agents, the agent it was issued to.
+// It travels in the recipient address (support+TOKEN@domain) and is signed so
+// nobody can mint one for a ticket or an agent they were never sent.
+type ReplyToken struct {
+	Ticket int64
+	Agent  int64 // 0 for customers and collaborators
+}
+
+var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// MintToken signs t. The result is lower case because mail systems may fold
+// the case of local parts.
+func (s *Store) MintToken(t ReplyToken) string {
+	body := fmt.Sprintf("%d-%d", t.Ticket, t.Agent)
+	return body + "-" + s.tokenMAC(body)
+}
+
+// ParseToken checks a token's signature and returns what it names.
+func (s *Store) ParseToken(token string) (ReplyToken, bool) {
+	token = strings.ToLower(token)
+	i := strings.LastIndexByte(token, '-')
+	if i < 0 || len(s.secret) == 0 {
+		return ReplyToken{}, false
+	}
+	body, mac := token[:i], token[i+1:]
+	if !hmac.Equal([]byte(mac), []byte(s.tokenMAC(body))) {
+		return ReplyToken{}, false
+	}
+	tk, ag, ok := strings.Cut(body, "-")
+	if !ok {
+		return ReplyToken{}, false
+	}
+	var t ReplyToken
+	var err1, err2 error
+	t.Ticket, err1 = strconv.ParseInt(tk, 10, 64)
+	t.Agent, err2 = strconv.ParseInt(ag, 10, 64)
+	return t, err1 == nil && err2 == nil
+}
+
+func (s *Store) tokenMAC(body string) string {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte("reply-token:" + body))
+	return strings.ToLower(tokenEncoding.EncodeToString(m.Sum(nil)[:10]))
+}
+
+// TokenAddress puts a token into an address as plus-addressing:
+// support@example.com becomes support+TOKEN@example.com.
+func TokenAddress(address, token string) string {
+	local, domain, ok := strings.Cut(address, "@")
+	if !ok || token == "" {
+		return address
+	}
+	if i := strings.IndexByte(local, '+'); i >= 0 {
+		local = local[:i]
+	}
+	return local + "+" + token + "@" + domain
+}
+
+// TokenFromAddress returns the plus-part of an address, if any.
+func TokenFromAddress(address string) string {
+	local, _, ok := strings.Cut(address, "@")
+	if !ok {
+		return ""
+	}
+	_, tok, _ := strings.Cut(local, "+")
+	return tok
+}

@@ -1,0 +1,228 @@
+package core_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"helpdesk/core"
+	"helpdesk/core/coretest"
+)
+
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+func greg(msgID string) *core.Inbound {
+	return &core.Inbound{
+		Mailbox:   "emergency",
+		MessageID: msgID,
+		From:      core.Address{Name: "Greg", Email: "Greg@Example.com"},
+		Subject:   "Laptop trackpad stopped working",
+		Text:      "My trackpad does nothing since this morning.",
+		Class:     core.ClassHuman,
+		Topic:     "SEV-A",
+		RouteRule: "address emergency@desk.test",
+		Raw:       []byte("Subject: Laptop trackpad stopped working\r\n\r\nMy trackpad does nothing.\r\n"),
+	}
+}
+
+func TestIngestCreatesTicketOnceWithAckAndAlert(t *testing.T) {
+	ctx := context.Background()
+	s := coretest.SeededStore(t)
+	res, err := s.Ingest(ctx, greg("m1@example.com"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Created || res.Ticket == 0 {
+		t.Fatalf("got %+v, want a new ticket", res)
+	}
+	again, err := s.Ingest(ctx, greg("m1@example.com"), t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Duplicate {
+		t.Fatalf("second delivery: got %+v, want duplicate", again)
+	}
+	th, err := s.ShowTicket(ctx, res.Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := th.Ticket
+	if tk.Priority != core.PriorityEmergency || tk.SLAPlan != "SEV-A" || tk.Assignee == nil || tk.Assignee.Email != "admin@desk.test" {
+		t.Errorf("routing: got priority %s plan %q assignee %v, want emergency SEV-A admin", tk.Priority, tk.SLAPlan, tk.Assignee)
+	}
+	if tk.Customer.Email != "greg@example.com" {
+		t.Errorf("customer: got %q, want greg@example.com", tk.Customer.Email)
+	}
+	if tk.FirstResponseDue == nil || !tk.FirstResponseDue.Equal(t0.Add(time.Hour)) {
+		t.Errorf("first response due: got %v, want %v", tk.FirstResponseDue, t0.Add(time.Hour))
+	}
+	var kinds []string
+	for _, e := range th.Entries {
+		kinds = append(kinds, string(e.Kind)+":"+e.Event)
+	}
+	if got, want := strings.Join(kinds, ","), "event:created,event:routed,message:"; got != want {
+		t.Errorf("thread: got %s, want %s", got, want)
+	}
+	mails, err := s.ClaimOutbox(ctx, 10, time.Minute, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range mails {
+		got[m.Template] = m.Recipient
+		if m.InReplyTo != "m1@example.com" {
+			t.Errorf("%s: In-Reply-To %q, want m1@example.com", m.Template, m.InReplyTo)
+		}
+	}
+	if len(mails) != 2 || !strings.Contains(got[core.TemplateAck], "greg@example.com") ||
+		!strings.Contains(got[core.TemplateNewTicketAlert], "admin@desk.test") {
+		t.Errorf("outbox: got %v, want an ack to Greg and an alert to the admin", got)
+	}
+}
+
+func TestThreadingRules(t *testing.T) {
+	ctx := context.Background()
+	s := coretest.SeededStore(t)
+	first, err := s.Ingest(ctx, greg("m1@example.com"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := core.SubjectTag(first.Ticket)
+
+	cases := []struct {
+		name    string
+		in      core.Inbound
+		want    string // "same" or "new"
+		wantWhy string
+	}{
+		{"references our root", core.Inbound{MessageID: "r1@example.com", From: core.Address{Email: "greg@example.com"},
+			Subject: "Re: trackpad", References: []string{"m1@example.com"}}, "same", "references"},
+		{"subject tag from the customer", core.Inbound{MessageID: "r2@example.com", From: core.Address{Email: "greg@example.com"},
+			Subject: "Re: " + tag + " trackpad"}, "same", "subject tag"},
+		{"subject tag from a stranger", core.Inbound{MessageID: "r3@example.com", From: core.Address{Email: "mallory@evil.test"},
+			Subject: "Re: " + tag + " trackpad"}, "new", ""},
+		{"signed token", core.Inbound{MessageID: "r4@example.com", From: core.Address{Email: "other@example.com"},
+			Subject: "hello", ReplyToken: s.MintToken(core.ReplyToken{Ticket: first.Ticket})}, "same", "reply token"},
+		{"forged token", core.Inbound{MessageID: "r5@example.com", From: core.Address{Email: "other@example.com"},
+			Subject: "hello", ReplyToken: "1001-0-aaaaaaaaaaaaaaaa"}, "new", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := c.in
+			in.Mailbox, in.Class, in.Text, in.Raw = "support", core.ClassHuman, "text", []byte(in.MessageID)
+			res, err := s.Ingest(ctx, &in, t0.Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			same := res.Ticket == first.Ticket && !res.Created
+			if (c.want == "same") != same {
+				t.Fatalf("got ticket %d (created %v), want %s ticket as %d", res.Ticket, res.Created, c.want, first.Ticket)
+			}
+			if c.wantWhy != "" && !strings.Contains(res.Action, c.wantWhy) {
+				t.Errorf("action %q, want it to say %q", res.Action, c.wantWhy)
+			}
+		})
+	}
+}
+
+func TestMachineMailNeverOpensOrAnswers(t *testing.T) {
+	ctx := context.Background()
+	s := coretest.SeededStore(t)
+	first, err := s.Ingest(ctx, greg("m1@example.com"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err := s.ClaimOutbox(ctx, 10, time.Hour, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range sent {
+		if err := s.MarkSent(ctx, m.ID, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ooo := &core.Inbound{Mailbox: "support", MessageID: "ooo@example.com", From: core.Address{Email: "greg@example.com"},
+		Subject: "Out of office", InReplyTo: []string{"m1@example.com"}, Class: core.ClassAutoReply, Raw: []byte("x")}
+	res, err := s.Ingest(ctx, ooo, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ticket != first.Ticket || res.Created {
+		t.Errorf("auto-reply: got %+v, want it stored on ticket %d", res, first.Ticket)
+	}
+	stray := &core.Inbound{Mailbox: "support", MessageID: "bounce@mx.test", From: core.Address{Email: "mailer-daemon@mx.test"},
+		Subject: "Undelivered", Class: core.ClassBounce, Raw: []byte("y")}
+	res, err = s.Ingest(ctx, stray, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ticket != 0 {
+		t.Errorf("stray bounce: got ticket %d, want none", res.Ticket)
+	}
+	mails, err := s.ClaimOutbox(ctx, 10, time.Hour, t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mails) != 0 {
+		t.Errorf("machine mail caused %d outgoing mails, want none", len(mails))
+	}
+	list, err := s.ListTickets(ctx, core.TicketFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 {
+		t.Errorf("got %d tickets, want 1", len(list))
+	}
+}
+
+func TestCheckpointAdvancesWithMessage(t *testing.T) {
+	ctx := context.Background()
+	s := coretest.SeededStore(t)
+	in := greg("m1@example.com")
+	in.Checkpoint = &core.Checkpoint{Mailbox: "support", Folder: "INBOX", UIDValidity: 7, LastUID: 3}
+	if _, err := s.Ingest(ctx, in, t0); err != nil {
+		t.Fatal(err)
+	}
+	// A redelivery of an older UID never moves the checkpoint backwards.
+	in.Checkpoint = &core.Checkpoint{Mailbox: "support", Folder: "INBOX", UIDValidity: 7, LastUID: 2}
+	if _, err := s.Ingest(ctx, in, t0); err != nil {
+		t.Fatal(err)
+	}
+	c, ok, err := s.LoadCheckpoint(ctx, "support", "INBOX")
+	if err != nil || !ok {
+		t.Fatalf("load checkpoint: %v %v", ok, err)
+	}
+	if c.UIDValidity != 7 || c.LastUID != 3 {
+		t.Errorf("got %+v, want validity 7 uid 3", c)
+	}
+}
+
+func TestSyncDirectoryIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	s := coretest.SeededStore(t)
+	if err := s.SyncDirectory(ctx, coretest.Seed); err != nil {
+		t.Fatal(err)
+	}
+	agents, err := s.Agents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(agents) != 2 || agents[0].Role != core.RoleAdmin || agents[1].Teams[0] != "Level 1 Support" {
+		t.Errorf("got %+v, want the admin then Garnet in Level 1 Support", agents)
+	}
+}
+
+func TestMigrateRefusesNewerDatabase(t *testing.T) {
+	ctx := context.Background()
+	s := coretest.NewStore(t)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate an up-to-date database: %v", err)
+	}
+	if err := s.ExecForTest(ctx, `INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_future.sql')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "9999") {
+		t.Errorf("got %v, want a refusal naming version 9999", err)
+	}
+}

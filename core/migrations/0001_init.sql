@@ -1,0 +1,175 @@
+-- The whole domain in one go: directory, tickets, thread, raw mail, outbox,
+-- intake checkpoints and quarantine. Later migrations add to it.
+
+CREATE TABLE departments (
+    id   bigserial PRIMARY KEY,
+    name text NOT NULL UNIQUE
+);
+
+CREATE TABLE teams (
+    id            bigserial PRIMARY KEY,
+    name          text NOT NULL UNIQUE,
+    department_id bigint REFERENCES departments(id)
+);
+
+CREATE TABLE agents (
+    id     bigserial PRIMARY KEY,
+    email  text NOT NULL UNIQUE CHECK (email = lower(email)),
+    name   text NOT NULL,
+    role   text NOT NULL CHECK (role IN ('admin', 'agent')),
+    away   boolean NOT NULL DEFAULT false,
+    active boolean NOT NULL DEFAULT true
+);
+
+CREATE TABLE agent_teams (
+    agent_id bigint NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+    team_id  bigint NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+    PRIMARY KEY (agent_id, team_id)
+);
+
+CREATE TABLE sla_plans (
+    id                      bigserial PRIMARY KEY,
+    name                    text NOT NULL UNIQUE,
+    first_response_seconds  bigint NOT NULL CHECK (first_response_seconds > 0),
+    resolution_seconds      bigint NOT NULL CHECK (resolution_seconds > 0),
+    -- schedule, pausing statuses and escalation ladder, as the config gives them
+    policy                  jsonb NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE help_topics (
+    id             bigserial PRIMARY KEY,
+    name           text NOT NULL UNIQUE,
+    sla_plan_id    bigint REFERENCES sla_plans(id),
+    priority       text NOT NULL DEFAULT 'normal'
+                   CHECK (priority IN ('low', 'normal', 'high', 'emergency')),
+    department_id  bigint REFERENCES departments(id),
+    team_id        bigint REFERENCES teams(id),
+    assignee_id    bigint REFERENCES agents(id)
+);
+
+CREATE TABLE customers (
+    id               bigserial PRIMARY KEY,
+    email            text NOT NULL UNIQUE CHECK (email = lower(email)),
+    name             text NOT NULL DEFAULT '',
+    undeliverable_at timestamptz,
+    created_at       timestamptz NOT NULL
+);
+
+CREATE SEQUENCE ticket_number_seq START 1001;
+
+CREATE TABLE tickets (
+    id                  bigserial PRIMARY KEY,
+    number              bigint NOT NULL UNIQUE DEFAULT nextval('ticket_number_seq'),
+    subject             text NOT NULL,
+    status              text NOT NULL DEFAULT 'open'
+                        CHECK (status IN ('open', 'pending', 'resolved', 'closed')),
+    priority            text NOT NULL DEFAULT 'normal'
+                        CHECK (priority IN ('low', 'normal', 'high', 'emergency')),
+    customer_id         bigint NOT NULL REFERENCES customers(id),
+    help_topic_id       bigint REFERENCES help_topics(id),
+    department_id       bigint REFERENCES departments(id),
+    team_id             bigint REFERENCES teams(id),
+    assignee_id         bigint REFERENCES agents(id),
+    sla_plan_id         bigint REFERENCES sla_plans(id),
+    first_response_due  timestamptz,
+    resolution_due      timestamptz,
+    first_responded_at  timestamptz,
+    overdue             boolean NOT NULL DEFAULT false,
+    mailbox             text NOT NULL DEFAULT '',
+    -- the thread root: every mail we send about this ticket references it
+    root_message_id     text NOT NULL,
+    linked_ticket_id    bigint REFERENCES tickets(id),
+    created_at          timestamptz NOT NULL,
+    updated_at          timestamptz NOT NULL,
+    resolved_at         timestamptz,
+    closed_at           timestamptz
+);
+CREATE INDEX tickets_status_idx ON tickets (status, number);
+CREATE INDEX tickets_assignee_idx ON tickets (assignee_id) WHERE status IN ('open', 'pending');
+
+CREATE TABLE ticket_collaborators (
+    ticket_id   bigint NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+    customer_id bigint NOT NULL REFERENCES customers(id),
+    PRIMARY KEY (ticket_id, customer_id)
+);
+
+-- Every inbound message, raw, exactly once: message_key is the Message-ID,
+-- or a digest of the bytes when there is none.
+CREATE TABLE messages (
+    id           bigserial PRIMARY KEY,
+    message_key  text NOT NULL UNIQUE,
+    message_id   text NOT NULL DEFAULT '',
+    mailbox      text NOT NULL,
+    class        text NOT NULL,
+    ticket_id    bigint REFERENCES tickets(id),
+    raw          bytea NOT NULL,
+    received_at  timestamptz NOT NULL
+);
+CREATE INDEX messages_ticket_idx ON messages (ticket_id);
+
+CREATE TABLE entries (
+    id           bigserial PRIMARY KEY,
+    ticket_id    bigint NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+    kind         text NOT NULL CHECK (kind IN ('message', 'response', 'note', 'event')),
+    -- for events: created, assigned, priority, sla, status, overdue, escalated, ...
+    event        text NOT NULL DEFAULT '',
+    customer_id  bigint REFERENCES customers(id),
+    agent_id     bigint REFERENCES agents(id),
+    body         text NOT NULL DEFAULT '',
+    data         jsonb NOT NULL DEFAULT '{}',
+    message_ref  bigint REFERENCES messages(id),
+    created_at   timestamptz NOT NULL
+);
+CREATE INDEX entries_ticket_idx ON entries (ticket_id, id);
+
+CREATE TABLE attachments (
+    id           bigserial PRIMARY KEY,
+    message_ref  bigint NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    filename     text NOT NULL,
+    content_type text NOT NULL,
+    size         bigint NOT NULL,
+    inline       boolean NOT NULL DEFAULT false
+);
+
+-- Every Message-ID we stored or sent, for threading replies back to tickets.
+CREATE TABLE thread_ids (
+    message_id text PRIMARY KEY,
+    ticket_id  bigint NOT NULL REFERENCES tickets(id) ON DELETE CASCADE
+);
+
+CREATE TABLE outbox (
+    id              bigserial PRIMARY KEY,
+    ticket_id       bigint REFERENCES tickets(id) ON DELETE SET NULL,
+    template        text NOT NULL,
+    recipient       text NOT NULL,
+    message_id      text NOT NULL UNIQUE,
+    in_reply_to     text NOT NULL DEFAULT '',
+    refs            text NOT NULL DEFAULT '',
+    data            jsonb NOT NULL DEFAULT '{}',
+    state           text NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts        int NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL,
+    last_error      text NOT NULL DEFAULT '',
+    created_at      timestamptz NOT NULL,
+    sent_at         timestamptz
+);
+CREATE INDEX outbox_due_idx ON outbox (next_attempt_at) WHERE state = 'pending';
+
+CREATE TABLE mailbox_checkpoints (
+    mailbox      text NOT NULL,
+    folder       text NOT NULL,
+    uid_validity bigint NOT NULL,
+    last_uid     bigint NOT NULL,
+    last_poll_at timestamptz,
+    PRIMARY KEY (mailbox, folder)
+);
+
+CREATE TABLE quarantine (
+    id          bigserial PRIMARY KEY,
+    mailbox     text NOT NULL,
+    reason      text NOT NULL,
+    raw         bytea NOT NULL,
+    created_at  timestamptz NOT NULL,
+    released_at timestamptz
+);

@@ -1,0 +1,231 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Template names: every mail helpdesk sends is one of these.
+const (
+	TemplateAck                = "ack"
+	TemplateNewTicketAlert     = "new_ticket_alert"
+	TemplateCustomerReplyAlert = "customer_reply_alert"
+	TemplateResponse           = "response"
+	TemplateAssigned           = "assigned"
+	TemplateSLAWarning         = "sla_warning"
+	TemplateSLABreach          = "sla_breach"
+	TemplateResolved           = "resolved"
+	TemplateCommandReceipt     = "command_receipt"
+	TemplateCommandError       = "command_error"
+	TemplateQuarantineAlert    = "quarantine_alert"
+	TemplateStallAlert         = "stall_alert"
+)
+
+// Templates lists every template name; mailout checks its set against it.
+var Templates = []string{
+	TemplateAck, TemplateNewTicketAlert, TemplateCustomerReplyAlert, TemplateResponse, TemplateAssigned,
+	TemplateSLAWarning, TemplateSLABreach, TemplateResolved, TemplateCommandReceipt, TemplateCommandError,
+	TemplateQuarantineAlert, TemplateStallAlert,
+}
+
+// outMail is a mail about to be queued in the outbox.
+type outMail struct {
+	ticket    *Ticket // nil for mail about no ticket
+	template  string
+	to        Address
+	agentID   int64 // the recipient's agent id: their reply token names them
+	inReplyTo string
+	data      map[string]any
+}
+
+// queue writes a mail to the outbox inside the caller's transaction, so a
+// rolled-back change sends nothing. The Message-ID is fixed here, once:
+// every retry of this row is recognisably the same mail.
+func (s *Store) queue(ctx context.Context, tx pgx.Tx, now time.Time, m outMail) error {
+	if reason := suppressed(m.to.Email); reason != "" {
+		if m.ticket != nil {
+			return addEntry(ctx, tx, m.ticket.ID, entry{kind: EntryEvent, event: "mail_suppressed",
+				data: map[string]any{"to": m.to.Email, "template": m.template, "reason": reason}}, now)
+		}
+		return nil
+	}
+	var undeliverable bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM customers WHERE email = lower($1) AND undeliverable_at IS NOT NULL)`,
+		m.to.Email).Scan(&undeliverable); err != nil {
+		return fmt.Errorf("check recipient: %w", err)
+	}
+	if undeliverable {
+		if m.ticket != nil {
+			return addEntry(ctx, tx, m.ticket.ID, entry{kind: EntryEvent, event: "mail_suppressed",
+				data: map[string]any{"to": m.to.Email, "template": m.template, "reason": "recipient undeliverable"}}, now)
+		}
+		return nil
+	}
+	data := map[string]any{}
+	for k, v := range m.data {
+		data[k] = v
+	}
+	data["ToName"], data["ToEmail"] = m.to.Name, m.to.Email
+	var ticketID *int64
+	var number int64
+	var refs string
+	if t := m.ticket; t != nil {
+		ticketID, number = &t.ID, t.Number
+		data["Number"], data["Subject"], data["Status"], data["Priority"] = t.Number, t.Subject, string(t.Status), string(t.Priority)
+		data["Customer"] = t.Customer.String()
+		data["Topic"], data["SLAPlan"], data["Team"] = t.HelpTopic, t.SLAPlan, t.Team
+		if t.Assignee != nil {
+			data["Assignee"] = t.Assignee.String()
+		}
+		data["ReplyToken"] = s.MintToken(ReplyToken{Ticket: t.Number, Agent: m.agentID})
+		refs = t.RootMessageID
+		if m.inReplyTo != "" && m.inReplyTo != t.RootMessageID {
+			refs += " " + m.inReplyTo
+		}
+	}
+	inReplyTo := m.inReplyTo
+	if inReplyTo == "" && m.ticket != nil {
+		inReplyTo = m.ticket.RootMessageID
+	}
+	body, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("encode mail data: %w", err)
+	}
+	msgID := s.newMessageID(number)
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO outbox (ticket_id, template, recipient, message_id, in_reply_to, refs, data, next_attempt_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`,
+		ticketID, m.template, m.to.String(), msgID, inReplyTo, refs, body, now); err != nil {
+		return fmt.Errorf("queue %s mail: %w", m.template, err)
+	}
+	if ticketID != nil {
+		return addThreadID(ctx, tx, *ticketID, msgID)
+	}
+	return nil
+}
+
+// suppressed says why an address must never get automatic mail, or "".
+func suppressed(email string) string {
+	local, _, _ := strings.Cut(strings.ToLower(email), "@")
+	if i := strings.IndexByte(local, '+'); i >= 0 {
+		local = local[:i]
+	}
+	for _, p := range []string{"noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "mailer-daemon", "postmaster", "bounce", "bounces"} {
+		if local == p || strings.HasPrefix(local, p+"-") || strings.HasPrefix(local, p+".") {
+			return "machine address"
+		}
+	}
+	if email == "" || !strings.Contains(email, "@") {
+		return "no address"
+	}
+	return ""
+}
+
+// OutMail is a claimed outbox row, ready to render and send.
+type OutMail struct {
+	ID        int64
+	Template  string
+	Recipient string
+	MessageID string
+	InReplyTo string
+	Refs      []string
+	Data      map[string]any
+	Attempts  int
+	CreatedAt time.Time
+}
+
+// ClaimOutbox takes up to limit due mails and leases them for lease, so other
+// senders skip them (FOR UPDATE SKIP LOCKED) and a crashed sender's mail
+// comes back when the lease runs out.
+func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration, now time.Time) ([]OutMail, error) {
+	var out []OutMail
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			UPDATE outbox SET next_attempt_at = $3, attempts = attempts + 1
+			WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1
+				ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+			RETURNING id, template, recipient, message_id, in_reply_to, refs, data, attempts, created_at`,
+			now, limit, now.Add(lease))
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutMail, error) {
+			var m OutMail
+			var refs string
+			var data []byte
+			if err := r.Scan(&m.ID, &m.Template, &m.Recipient, &m.MessageID, &m.InReplyTo, &refs, &data, &m.Attempts, &m.CreatedAt); err != nil {
+				return m, err
+			}
+			m.Refs = strings.Fields(refs)
+			return m, json.Unmarshal(data, &m.Data)
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	return out, nil
+}
+
+// MarkSent records a delivered mail.
+func (s *Store) MarkSent(ctx context.Context, id int64, now time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE outbox SET state = 'sent', sent_at = $2, last_error = '' WHERE id = $1`, id, now)
+	if err != nil {
+		return fmt.Errorf("mark outbox %d sent: %w", id, err)
+	}
+	return nil
+}
+
+// RetryLater puts a mail back for another attempt at next.
+func (s *Store) RetryLater(ctx context.Context, id int64, next time.Time, reason string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1 AND state = 'pending'`, id, next, reason)
+	if err != nil {
+		return fmt.Errorf("reschedule outbox %d: %w", id, err)
+	}
+	return nil
+}
+
+// GiveUp records that a mail will never be delivered, and notes it on its ticket.
+func (s *Store) GiveUp(ctx context.Context, id int64, reason string, now time.Time) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var ticketID *int64
+		var recipient, template string
+		err := tx.QueryRow(ctx, `UPDATE outbox SET state = 'failed', last_error = $2 WHERE id = $1 AND state = 'pending'
+			RETURNING ticket_id, recipient, template`, id, reason).Scan(&ticketID, &recipient, &template)
+		if err == pgx.ErrNoRows {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("mark outbox %d failed: %w", id, err)
+		}
+		if ticketID == nil {
+			return nil
+		}
+		return addEntry(ctx, tx, *ticketID, entry{kind: EntryEvent, event: "mail_failed",
+			data: map[string]any{"to": recipient, "template": template, "reason": reason}}, now)
+	})
+}
+
+// OutboxStats counts mails by state.
+type OutboxStats struct {
+	Pending, Sent, Failed int64
+	OldestPending         *time.Time
+}
+
+// OutboxStats reports the outbox's depth and age.
+func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
+	var st OutboxStats
+	err := s.pool.QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'sent'),
+		count(*) FILTER (WHERE state = 'failed'), min(created_at) FILTER (WHERE state = 'pending')
+		FROM outbox`).Scan(&st.Pending, &st.Sent, &st.Failed, &st.OldestPending)
+	if err != nil {
+		return st, fmt.Errorf("outbox stats: %w", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,101 @@
+// Package core is helpdesk's domain and its PostgreSQL store: tickets, their
+// thread, people, teams, topics, SLA plans, the outbox and intake checkpoints.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store is the PostgreSQL-backed home of every ticket. Methods take the
+// current time as an argument so tests and the SLA checker control the clock.
+type Store struct {
+	pool   *pgxpool.Pool
+	domain string
+	secret []byte
+}
+
+// Options configure a Store.
+type Options struct {
+	// Domain is the right-hand side of every Message-ID we mint.
+	Domain string
+	// Secret signs reply tokens; it must stay the same across restarts.
+	Secret []byte
+}
+
+// Open connects to the database at url. It does not migrate.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect database: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, &TemporaryError{fmt.Errorf("ping database: %w", err)}
+	}
+	if opts.Domain == "" {
+		opts.Domain = "helpdesk.invalid"
+	}
+	return &Store{pool: pool, domain: opts.Domain, secret: opts.Secret}, nil
+}
+
+// Close releases every connection.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// Domain is the domain our Message-IDs end with.
+func (s *Store) Domain() string { return s.domain }
+
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, fn)
+	if err != nil && isConnectionError(err) {
+		return &TemporaryError{err}
+	}
+	return err
+}
+
+// TemporaryError marks a failure worth retrying later, such as an unreachable
+// database: pipe delivery turns it into EX_TEMPFAIL.
+type TemporaryError struct{ Err error }
+
+func (e *TemporaryError) Error() string   { return e.Err.Error() }
+func (e *TemporaryError) Unwrap() error   { return e.Err }
+func (e *TemporaryError) Temporary() bool { return true }
+
+// IsTemporary reports whether err, or anything it wraps, says it is temporary.
+func IsTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		return true
+	}
+	return isConnectionError(err)
+}
+
+func isConnectionError(err error) bool {
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// class 08: connection exception; 57P0x: server shutting down
+		return len(pgErr.Code) == 5 && (pgErr.Code[:2] == "08" || pgErr.Code[:4] == "57P0")
+	}
+	return false
+}
