@@ -1,0 +1,160 @@
+// Package mailouttest provides an in-process SMTP server that records what it
+// receives and can be told to refuse mail, for tests of outbound delivery.
+package mailouttest
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-smtp"
+)
+
+// Mail is one message the sink accepted.
+type Mail struct {
+	From string
+	To   []string
+	Data []byte
+	At   time.Time
+}
+
+// Header parses the message's header.
+func (m Mail) Header() mail.Header {
+	r, err := mail.CreateReader(bytes.NewReader(m.Data))
+	if err != nil {
+		return mail.Header{}
+	}
+	return r.Header
+}
+
+// Sink is a recording SMTP server on a loopback port.
+type Sink struct {
+	Addr string
+
+	mu      sync.Mutex
+	mails   []Mail
+	replies []error // answered to DATA in order before accepting, one per message
+	srv     *smtp.Server
+	arrived chan struct{}
+}
+
+// Start runs a sink until the test ends.
+func Start(t testing.TB) *Sink {
+	t.Helper()
+	s, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Listen runs a sink on addr until Close.
+func Listen(addr string) (*Sink, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sink{Addr: l.Addr().String(), arrived: make(chan struct{}, 1)}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &session{sink: s, conn: c}, nil
+	}))
+	s.srv.Domain = "sink.test"
+	s.srv.AllowInsecureAuth = true
+	s.srv.ErrorLog = log.New(io.Discard, "", 0)
+	go s.srv.Serve(l)
+	return s, nil
+}
+
+// Close stops the server.
+func (s *Sink) Close() error { return s.srv.Close() }
+
+// FailNext makes the next len(errs) messages get these replies instead of
+// being accepted. Use TempFail and PermFail for the usual ones.
+func (s *Sink) FailNext(errs ...error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.replies = append(s.replies, errs...)
+}
+
+// TempFail is a 451 reply; PermFail a 550 for an unknown mailbox.
+var (
+	TempFail = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	PermFail = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	// Drop closes the connection in the middle of DATA.
+	Drop = errors.New("drop connection")
+)
+
+// Mails returns what the sink accepted so far.
+func (s *Sink) Mails() []Mail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Mail(nil), s.mails...)
+}
+
+// WaitFor waits until at least n mails arrived or the timeout passes, and
+// returns what arrived.
+func (s *Sink) WaitFor(n int, timeout time.Duration) []Mail {
+	deadline := time.After(timeout)
+	for {
+		if m := s.Mails(); len(m) >= n {
+			return m
+		}
+		select {
+		case <-s.arrived:
+		case <-deadline:
+			return s.Mails()
+		}
+	}
+}
+
+type session struct {
+	sink *Sink
+	conn *smtp.Conn
+	from string
+	to   []string
+}
+
+func (x *session) Reset()        { x.from, x.to = "", nil }
+func (x *session) Logout() error { return nil }
+func (x *session) Mail(from string, _ *smtp.MailOptions) error {
+	x.from = from
+	return nil
+}
+func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	x.to = append(x.to, to)
+	return nil
+}
+func (x *session) AuthMechanisms() []string { return []string{"PLAIN"} }
+
+func (x *session) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s := x.sink
+	s.mu.Lock()
+	if len(s.replies) > 0 {
+		reply := s.replies[0]
+		s.replies = s.replies[1:]
+		s.mu.Unlock()
+		if reply == Drop {
+			x.conn.Conn().Close()
+			return errors.New("dropped")
+		}
+		return reply
+	}
+	s.mails = append(s.mails, Mail{From: x.from, To: append([]string(nil), x.to...), Data: data, At: time.Now()})
+	s.mu.Unlock()
+	select {
+	case s.arrived <- struct{}{}:
+	default:
+	}
+	return nil
+}

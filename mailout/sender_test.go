@@ -1,0 +1,156 @@
+package mailout_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"helpdesk/core"
+	"helpdesk/core/coretest"
+	"helpdesk/mailout"
+	"helpdesk/mailout/mailouttest"
+)
+
+// clock is a settable time source shared by the test and the sender.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func startSender(t *testing.T, s *core.Store, sink *mailouttest.Sink, clk *clock) {
+	t.Helper()
+	tpl, err := mailout.LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd := &mailout.Sender{
+		Store: s, Templates: tpl, SMTP: mailout.SMTPConfig{Addr: sink.Addr, TLS: mailout.TLSNone, Timeout: 5 * time.Second},
+		From: core.Address{Name: "Support", Email: "support@desk.test"}, Conns: 2, Interval: 20 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { snd.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func ingestGreg(t *testing.T, s *core.Store, now time.Time) int64 {
+	t.Helper()
+	res, err := s.Ingest(context.Background(), &core.Inbound{
+		Mailbox: "emergency", MessageID: "greg-1@example.com", From: core.Address{Name: "Greg", Email: "greg@example.com"},
+		Subject: "Laptop trackpad", Text: "It stopped.", Class: core.ClassHuman, Topic: "SEV-A", Raw: []byte("raw"),
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Ticket
+}
+
+func TestAckDeliveredWithThreadingHeaders(t *testing.T) {
+	s := coretest.SeededStore(t)
+	sink := mailouttest.Start(t)
+	clk := &clock{t: time.Now()}
+	n := ingestGreg(t, s, clk.Now())
+	startSender(t, s, sink, clk)
+	mails := sink.WaitFor(2, 10*time.Second)
+	if len(mails) != 2 {
+		t.Fatalf("got %d mails, want ack and alert", len(mails))
+	}
+	var ack *mailouttest.Mail
+	for i := range mails {
+		if mails[i].To[0] == "greg@example.com" {
+			ack = &mails[i]
+		}
+	}
+	if ack == nil {
+		t.Fatalf("no mail to greg among %v", mails)
+	}
+	h := ack.Header()
+	subj, _ := h.Subject()
+	if want := core.SubjectTag(n) + " Laptop trackpad"; subj != want {
+		t.Errorf("subject %q, want %q", subj, want)
+	}
+	if irt, _ := h.MsgIDList("In-Reply-To"); len(irt) != 1 || irt[0] != "greg-1@example.com" {
+		t.Errorf("In-Reply-To %v, want greg-1@example.com", irt)
+	}
+	if refs, _ := h.MsgIDList("References"); len(refs) == 0 || refs[0] != "greg-1@example.com" {
+		t.Errorf("References %v, want to start with greg-1@example.com", refs)
+	}
+	if got := h.Get("Auto-Submitted"); got != "auto-replied" {
+		t.Errorf("Auto-Submitted %q, want auto-replied", got)
+	}
+	rt, _ := h.AddressList("Reply-To")
+	if len(rt) != 1 || !strings.HasPrefix(rt[0].Address, "support+") {
+		t.Errorf("Reply-To %v, want support+token@", rt)
+	}
+	// Wait a little: nothing more may arrive.
+	time.Sleep(200 * time.Millisecond)
+	if got := len(sink.Mails()); got != 2 {
+		t.Errorf("got %d mails in the end, want 2", got)
+	}
+}
+
+func TestTemporaryFailureRetriedThenDeliveredOnce(t *testing.T) {
+	s := coretest.SeededStore(t)
+	sink := mailouttest.Start(t)
+	clk := &clock{t: time.Now()}
+	ingestGreg(t, s, clk.Now())
+	sink.FailNext(mailouttest.TempFail, mailouttest.TempFail, mailouttest.Drop)
+	startSender(t, s, sink, clk)
+	// Each failed mail waits out its backoff; move the clock past it.
+	deadline := time.Now().Add(15 * time.Second)
+	for len(sink.Mails()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		clk.Add(2 * time.Minute)
+	}
+	time.Sleep(200 * time.Millisecond)
+	mails := sink.Mails()
+	if len(mails) != 2 {
+		t.Fatalf("got %d mails, want exactly 2 (each delivered once)", len(mails))
+	}
+	h0, h1 := mails[0].Header(), mails[1].Header()
+	if h0.Get("Message-Id") == h1.Get("Message-Id") {
+		t.Errorf("two different mails share a Message-ID")
+	}
+}
+
+func TestPermanentFailureNotRetriedAndNoted(t *testing.T) {
+	s := coretest.SeededStore(t)
+	sink := mailouttest.Start(t)
+	clk := &clock{t: time.Now()}
+	n := ingestGreg(t, s, clk.Now())
+	sink.FailNext(mailouttest.PermFail)
+	startSender(t, s, sink, clk)
+	sink.WaitFor(1, 10*time.Second)
+	for i := 0; i < 20; i++ {
+		time.Sleep(50 * time.Millisecond)
+		clk.Add(time.Hour)
+	}
+	if got := len(sink.Mails()); got != 1 {
+		t.Errorf("got %d mails, want 1: the refused one must never be retried", got)
+	}
+	th, err := s.ShowTicket(context.Background(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed int
+	for _, e := range th.Entries {
+		if e.Event == "mail_failed" {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("got %d mail_failed events, want 1", failed)
+	}
+}

@@ -1,0 +1,146 @@
+package mailout
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// TLS modes for the SMTP connection.
+const (
+	TLSNone     = "none"     // plain text; for a local relay on loopback
+	TLSStartTLS = "starttls" // upgrade, and refuse to go on if not offered
+	TLSImplicit = "tls"      // TLS from the first byte (port 465)
+)
+
+// SMTPConfig says how to reach the SMTP server.
+type SMTPConfig struct {
+	Addr               string // host:port
+	TLS                string
+	User, Password     string
+	HeloName           string
+	Timeout            time.Duration // for each network step
+	InsecureSkipVerify bool          // for tests against self-signed servers only
+}
+
+// conn is one SMTP connection, reused across messages.
+type conn struct {
+	cfg    SMTPConfig
+	c      *smtp.Client
+	used   time.Time
+	nsends int
+}
+
+func (k *conn) dial() error {
+	timeout := k.cfg.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	host, _, err := net.SplitHostPort(k.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("smtp address %q: %w", k.cfg.Addr, err)
+	}
+	tcfg := &tls.Config{ServerName: host, InsecureSkipVerify: k.cfg.InsecureSkipVerify}
+	nc, err := net.DialTimeout("tcp", k.cfg.Addr, timeout)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", k.cfg.Addr, err)
+	}
+	if k.cfg.TLS == TLSImplicit {
+		nc = tls.Client(nc, tcfg)
+	}
+	var c *smtp.Client
+	if k.cfg.TLS == TLSStartTLS {
+		// go-smtp greets as "localhost" here; the deadline covers the greeting
+		// and the upgrade, which run before CommandTimeout applies.
+		nc.SetDeadline(time.Now().Add(2 * timeout))
+		c, err = smtp.NewClientStartTLS(nc, tcfg)
+		if err != nil {
+			nc.Close()
+			if strings.Contains(err.Error(), "STARTTLS") {
+				// Fail closed: sending credentials or mail in clear text when
+				// the operator asked for TLS would be worse than not sending.
+				return &permanentError{fmt.Errorf("smtp server %s does not offer STARTTLS, which the config requires", k.cfg.Addr)}
+			}
+			return fmt.Errorf("smtp starttls: %w", err)
+		}
+		nc.SetDeadline(time.Time{})
+	} else {
+		c = smtp.NewClient(nc)
+		helo := k.cfg.HeloName
+		if helo == "" {
+			helo = "localhost"
+		}
+		nc.SetDeadline(time.Now().Add(timeout))
+		if err := c.Hello(helo); err != nil {
+			c.Close()
+			return fmt.Errorf("smtp hello: %w", err)
+		}
+		nc.SetDeadline(time.Time{})
+	}
+	c.CommandTimeout, c.SubmissionTimeout = timeout, 2*timeout
+	if k.cfg.User != "" {
+		if err := c.Auth(sasl.NewPlainClient("", k.cfg.User, k.cfg.Password)); err != nil {
+			c.Close()
+			return fmt.Errorf("smtp auth as %s: %w", k.cfg.User, err)
+		}
+	}
+	k.c = c
+	return nil
+}
+
+// send delivers one message, dialling or redialling as needed.
+func (k *conn) send(from string, to []string, msg []byte) error {
+	// A connection idle for long is likely closed by the server already.
+	if k.c != nil && time.Since(k.used) > 30*time.Second {
+		k.close()
+	}
+	if k.c == nil {
+		if err := k.dial(); err != nil {
+			return err
+		}
+	} else if err := k.c.Reset(); err != nil {
+		k.close()
+		if err := k.dial(); err != nil {
+			return err
+		}
+	}
+	k.used = time.Now()
+	err := k.c.SendMail(from, to, bytes.NewReader(msg))
+	var smtpErr *smtp.SMTPError
+	if err != nil && !errors.As(err, &smtpErr) {
+		// A network error leaves the session in an unknown state.
+		k.close()
+	}
+	return err
+}
+
+func (k *conn) close() {
+	if k.c != nil {
+		k.c.Quit()
+		k.c.Close()
+		k.c = nil
+	}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// permanent reports whether a send error means the mail will never go: a 5xx
+// reply or a configuration problem. Anything else, 4xx or network, is retried.
+func permanent(err error) bool {
+	var smtpErr *smtp.SMTPError
+	if errors.As(err, &smtpErr) {
+		return smtpErr.Code >= 500
+	}
+	var p *permanentError
+	return errors.As(err, &p)
+}
