@@ -45,6 +45,8 @@ type Inbound struct {
 	RouteRule string
 	Raw       []byte
 	Attach    []Attachment
+	// Undeliverable lists addresses a hard bounce says we must stop mailing.
+	Undeliverable []string
 	// Quiet stores and threads without sending anything: for backlog imports.
 	Quiet bool
 	// Checkpoint, when set, is advanced in the same transaction.
@@ -65,6 +67,9 @@ type Checkpoint struct {
 	Folder      string
 	UIDValidity uint32
 	LastUID     uint32
+	// LastPollAt is when the folder was last read successfully; it is
+	// loaded, never saved from here (saving stamps the current time).
+	LastPollAt time.Time
 }
 
 // Key is the message's unique storage key.
@@ -151,15 +156,20 @@ func (s *Store) SaveCheckpoint(ctx context.Context, c Checkpoint, now time.Time)
 // has never been read.
 func (s *Store) LoadCheckpoint(ctx context.Context, mailbox, folder string) (c Checkpoint, ok bool, err error) {
 	var v, uid int64
-	err = s.pool.QueryRow(ctx, `SELECT uid_validity, last_uid FROM mailbox_checkpoints WHERE mailbox = $1 AND folder = $2`,
-		mailbox, folder).Scan(&v, &uid)
+	var last *time.Time
+	err = s.pool.QueryRow(ctx, `SELECT uid_validity, last_uid, last_poll_at FROM mailbox_checkpoints WHERE mailbox = $1 AND folder = $2`,
+		mailbox, folder).Scan(&v, &uid, &last)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Checkpoint{Mailbox: mailbox, Folder: folder}, false, nil
 	}
 	if err != nil {
 		return c, false, fmt.Errorf("load checkpoint %s/%s: %w", mailbox, folder, err)
 	}
-	return Checkpoint{Mailbox: mailbox, Folder: folder, UIDValidity: uint32(v), LastUID: uint32(uid)}, true, nil
+	c = Checkpoint{Mailbox: mailbox, Folder: folder, UIDValidity: uint32(v), LastUID: uint32(uid)}
+	if last != nil {
+		c.LastPollAt = *last
+	}
+	return c, true, nil
 }
 
 // thread finds the ticket a stored message belongs to and applies it.
@@ -167,6 +177,12 @@ func (s *Store) thread(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef int64
 	t, how, err := s.findTicket(ctx, tx, in)
 	if err != nil {
 		return err
+	}
+	for _, addr := range in.Undeliverable {
+		if _, err := tx.Exec(ctx, `UPDATE customers SET undeliverable_at = $2 WHERE email = lower($1) AND undeliverable_at IS NULL`,
+			addr, now); err != nil {
+			return fmt.Errorf("mark %s undeliverable: %w", addr, err)
+		}
 	}
 	if in.Class.Machine() {
 		// Machine mail is kept, on its ticket when we can tell which, but it

@@ -169,6 +169,7 @@ CREATE TABLE quarantine (
     id          bigserial PRIMARY KEY,
     mailbox     text NOT NULL,
     reason      text NOT NULL,
+    digest      text NOT NULL UNIQUE,
     raw         bytea NOT NULL,
     created_at  timestamptz NOT NULL,
     released_at timestamptz

@@ -1,0 +1,85 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Quarantine keeps a message intake could not take in, with its raw bytes,
+// advances the checkpoint past it and alerts the admins, all in one
+// transaction. The same bytes quarantined twice are stored once.
+func (s *Store) Quarantine(ctx context.Context, mailbox, reason string, raw []byte, cp *Checkpoint, now time.Time) (int64, error) {
+	var id int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if cp != nil {
+			if err := saveCheckpoint(ctx, tx, *cp, now); err != nil {
+				return err
+			}
+		}
+		err := tx.QueryRow(ctx, `INSERT INTO quarantine (mailbox, reason, digest, raw, created_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (digest) DO NOTHING RETURNING id`, mailbox, reason, DigestKey(raw), raw, now).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tx.QueryRow(ctx, `SELECT id FROM quarantine WHERE digest = $1`, DigestKey(raw)).Scan(&id)
+		}
+		if err != nil {
+			return fmt.Errorf("store quarantined message: %w", err)
+		}
+		return s.alertAdmins(ctx, tx, now, TemplateQuarantineAlert,
+			map[string]any{"Mailbox": mailbox, "Reason": reason, "QuarantineID": id})
+	})
+	return id, err
+}
+
+// QuarantinedMessage is a message intake set aside.
+type QuarantinedMessage struct {
+	ID        int64     `json:"id"`
+	Mailbox   string    `json:"mailbox"`
+	Reason    string    `json:"reason"`
+	Size      int       `json:"size"`
+	CreatedAt time.Time `json:"created_at"`
+	Raw       []byte    `json:"-"`
+}
+
+// QuarantineList returns the quarantined messages not yet released.
+func (s *Store) QuarantineList(ctx context.Context) ([]QuarantinedMessage, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, mailbox, reason, length(raw), created_at FROM quarantine
+		WHERE released_at IS NULL ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list quarantine: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (QuarantinedMessage, error) {
+		var q QuarantinedMessage
+		err := r.Scan(&q.ID, &q.Mailbox, &q.Reason, &q.Size, &q.CreatedAt)
+		return q, err
+	})
+}
+
+// alertAdmins queues one mail to every active admin.
+func (s *Store) alertAdmins(ctx context.Context, tx pgx.Tx, now time.Time, template string, data map[string]any) error {
+	rows, err := tx.Query(ctx, `SELECT id, name, email FROM agents WHERE role = 'admin' AND active ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("find admins: %w", err)
+	}
+	type admin struct {
+		id   int64
+		addr Address
+	}
+	admins, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (admin, error) {
+		var a admin
+		err := r.Scan(&a.id, &a.addr.Name, &a.addr.Email)
+		return a, err
+	})
+	if err != nil {
+		return fmt.Errorf("find admins: %w", err)
+	}
+	for _, a := range admins {
+		if err := s.queue(ctx, tx, now, outMail{template: template, to: a.addr, agentID: a.id, data: data}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+package mailin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"helpdesk/core"
+)
+
+// Route sends a message to a help topic. A route matches on the address the
+// message was sent to, or on a pattern in its subject or body.
+type Route struct {
+	Address string         // desk address, e.g. emergency@example.com
+	Match   *regexp.Regexp // subject or body pattern
+	Topic   string
+}
+
+// Intake is the one path every message takes, whether it came from an IMAP
+// folder or from the MTA through `helpdesk pipe`.
+type Intake struct {
+	Store *core.Store
+	// Desk lists our own addresses; they never become customers or
+	// collaborators, and their plus-part carries reply tokens.
+	Desk   []string
+	Routes []Route
+	Limits Limits
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// Source says where a message came from.
+type Source struct {
+	Mailbox      string
+	DefaultTopic string
+	Checkpoint   *core.Checkpoint
+	// Quiet stores and threads without mailing anyone (backlog imports).
+	Quiet bool
+}
+
+// Outcome is what Deliver did.
+type Outcome struct {
+	core.IngestResult
+	Class       core.Class
+	Reason      string // why the class, or why quarantined
+	Quarantined int64  // quarantine id, if the message went there
+}
+
+// Deliver parses raw and stores it exactly once. A message that cannot be
+// taken in is quarantined with its bytes, so the folder keeps flowing. The
+// only error returned is one worth retrying (the database is down): the
+// caller must not acknowledge the message then.
+func (in *Intake) Deliver(ctx context.Context, src Source, raw []byte) (Outcome, error) {
+	now := in.now()
+	msg, err := in.Prepare(src, raw)
+	if err != nil {
+		id, qerr := in.Store.Quarantine(ctx, src.Mailbox, err.Error(), raw, src.Checkpoint, now)
+		if qerr != nil {
+			return Outcome{}, fmt.Errorf("quarantine: %w", qerr)
+		}
+		in.log().Warn("message quarantined", "mailbox", src.Mailbox, "reason", err, "quarantine", id)
+		return Outcome{Quarantined: id, Reason: err.Error()}, nil
+	}
+	res, err := in.Store.Ingest(ctx, msg.Inbound, now)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{IngestResult: res, Class: msg.Class, Reason: msg.ClassReason}
+	in.log().Info("message delivered", "mailbox", src.Mailbox, "message_id", msg.MessageID, "class", msg.Class,
+		"ticket", res.Ticket, "action", res.Action)
+	return out, nil
+}
+
+// Prepared is a message ready for core, with the reasons behind its routing.
+type Prepared struct {
+	*core.Inbound
+	ClassReason string
+}
+
+// Prepare parses, classifies and routes a message without storing anything:
+// Deliver uses it, and so does the explain command.
+func (in *Intake) Prepare(src Source, raw []byte) (*Prepared, error) {
+	lim := in.Limits
+	if lim == (Limits{}) {
+		lim = DefaultLimits
+	}
+	p, err := Parse(raw, lim)
+	if err != nil {
+		return nil, err
+	}
+	if p.From.Email == "" {
+		return nil, errors.New("no usable From address")
+	}
+	class, why := Classify(p, in.Store.Domain())
+	msg := &core.Inbound{
+		Mailbox:    src.Mailbox,
+		MessageID:  p.MessageID,
+		InReplyTo:  p.InReplyTo,
+		References: p.References,
+		From:       p.From,
+		Subject:    p.Subject,
+		Text:       StripQuotes(p.Text),
+		Class:      class,
+		Raw:        raw,
+		Attach:     p.Attach,
+		Quiet:      src.Quiet,
+		Checkpoint: src.Checkpoint,
+	}
+	if class == core.ClassBounce {
+		// A bounce threads through the original it carries.
+		msg.References = append(msg.References, p.Embedded...)
+		msg.Undeliverable = p.HardBounced
+	}
+	for _, a := range p.Cc {
+		if !in.isDesk(a.Email) {
+			msg.Cc = append(msg.Cc, a)
+		}
+	}
+	for _, r := range p.Recipients {
+		if in.isDesk(r) {
+			if tok := core.TokenFromAddress(r); tok != "" {
+				msg.ReplyToken = tok
+				break
+			}
+		}
+	}
+	msg.Topic, msg.RouteRule = in.route(src, p)
+	return &Prepared{Inbound: msg, ClassReason: why}, nil
+}
+
+// route picks the help topic: by recipient address, then by subject or body
+// pattern, then the mailbox's default.
+func (in *Intake) route(src Source, p *Parsed) (topic, rule string) {
+	for _, r := range in.Routes {
+		if r.Address == "" {
+			continue
+		}
+		for _, rcpt := range p.Recipients {
+			if strings.EqualFold(baseAddress(rcpt), r.Address) {
+				return r.Topic, "address " + r.Address
+			}
+		}
+	}
+	for _, r := range in.Routes {
+		if r.Match == nil {
+			continue
+		}
+		if r.Match.MatchString(p.Subject) {
+			return r.Topic, "subject matches " + r.Match.String()
+		}
+		if r.Match.MatchString(p.Text) {
+			return r.Topic, "body matches " + r.Match.String()
+		}
+	}
+	if src.DefaultTopic != "" {
+		return src.DefaultTopic, "default topic of mailbox " + src.Mailbox
+	}
+	return "", ""
+}
+
+func (in *Intake) isDesk(addr string) bool {
+	base := baseAddress(addr)
+	for _, d := range in.Desk {
+		if strings.EqualFold(base, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// baseAddress drops the plus-part: support+tok@x becomes support@x.
+func baseAddress(addr string) string {
+	local, domain, ok := strings.Cut(strings.ToLower(addr), "@")
+	if !ok {
+		return addr
+	}
+	local, _, _ = strings.Cut(local, "+")
+	return local + "@" + domain
+}
+
+func (in *Intake) now() time.Time {
+	if in.Now != nil {
+		return in.Now()
+	}
+	return time.Now()
+}
+
+func (in *Intake) log() *slog.Logger {
+	if in.Log != nil {
+		return in.Log
+	}
+	return slog.Default()
+}

@@ -1,0 +1,307 @@
+package mailin
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"mime"
+	"net"
+	"sort"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-message/charset"
+
+	"helpdesk/core"
+)
+
+// TLS modes for the IMAP connection.
+const (
+	TLSNone     = "none"
+	TLSStartTLS = "starttls"
+	TLSImplicit = "tls"
+)
+
+// Mailbox is one IMAP folder to take mail from.
+type Mailbox struct {
+	Name               string // our name for it, used in checkpoints and logs
+	Addr               string // host:port
+	TLS                string
+	User, Password     string
+	Folder             string        // default INBOX
+	PollInterval       time.Duration // without IDLE; also the IDLE safety net
+	DefaultTopic       string
+	MoveTo             string // optional folder for processed mail; cosmetic only
+	InsecureSkipVerify bool
+}
+
+// Poller reads one mailbox: IDLE where the server offers it, polling
+// otherwise, reconnecting with jittered backoff. Its progress lives in
+// PostgreSQL, so \Seen flags and other clients do not matter.
+type Poller struct {
+	Mailbox Mailbox
+	Intake  *Intake
+	Log     *slog.Logger
+	// OnPoll, if set, is called after every poll attempt with its error.
+	OnPoll func(mailbox string, err error)
+}
+
+// Run polls until ctx is cancelled.
+func (p *Poller) Run(ctx context.Context) error {
+	mb := p.Mailbox
+	if mb.Folder == "" {
+		mb.Folder = "INBOX"
+	}
+	if mb.PollInterval <= 0 {
+		mb.PollInterval = time.Minute
+	}
+	p.Mailbox = mb
+	log := p.log()
+	delay := time.Second
+	for ctx.Err() == nil {
+		release, ok, err := p.Intake.Store.LockMailbox(ctx, mb.Name)
+		switch {
+		case err != nil:
+			p.polled(err)
+			log.Error("lock mailbox", "err", err)
+		case !ok:
+			// Another daemon polls this mailbox; stand by to take over.
+			release()
+			sleep(ctx, 3*time.Second)
+			continue
+		default:
+			err = p.session(ctx)
+			release()
+			if ctx.Err() != nil {
+				return nil
+			}
+			p.polled(err)
+			if err == nil {
+				delay = time.Second
+			} else {
+				log.Warn("imap session ended", "err", err, "retry_in", delay)
+			}
+		}
+		sleep(ctx, jitter(delay))
+		delay = min(delay*2, 2*time.Minute)
+	}
+	return nil
+}
+
+func (p *Poller) polled(err error) {
+	if p.OnPoll != nil {
+		p.OnPoll(p.Mailbox.Name, err)
+	}
+}
+
+// session is one IMAP connection: catch up, then wait for news, repeatedly.
+func (p *Poller) session(ctx context.Context) error {
+	mb := p.Mailbox
+	news := make(chan struct{}, 1)
+	c, err := dial(mb, &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				select {
+				case news <- struct{}{}:
+				default:
+				}
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// Closing the connection is how a blocked command learns of shutdown.
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+
+	if err := c.Login(mb.User, mb.Password).Wait(); err != nil {
+		return fmt.Errorf("login %s as %s: %w", mb.Addr, mb.User, err)
+	}
+	sel, err := c.Select(mb.Folder, &imap.SelectOptions{ReadOnly: mb.MoveTo == ""}).Wait()
+	if err != nil {
+		return fmt.Errorf("select %s: %w", mb.Folder, err)
+	}
+	canIdle := c.Caps().Has(imap.CapIdle)
+	for {
+		if err := p.catchUp(ctx, c, sel.UIDValidity); err != nil {
+			return err
+		}
+		p.polled(nil)
+		if canIdle {
+			if err := waitIdle(ctx, c, news, mb.PollInterval); err != nil {
+				return err
+			}
+		} else {
+			select {
+			case <-ctx.Done():
+			case <-time.After(mb.PollInterval):
+			}
+		}
+		if ctx.Err() != nil {
+			c.Logout().Wait()
+			return nil
+		}
+	}
+}
+
+func waitIdle(ctx context.Context, c *imapclient.Client, news <-chan struct{}, max time.Duration) error {
+	idle, err := c.Idle()
+	if err != nil {
+		return fmt.Errorf("idle: %w", err)
+	}
+	select {
+	case <-news:
+	case <-ctx.Done():
+	case <-time.After(max):
+	case <-c.Closed():
+	}
+	if err := idle.Close(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("stop idle: %w", err)
+	}
+	if err := idle.Wait(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("idle: %w", err)
+	}
+	return nil
+}
+
+// catchUp delivers every message above the checkpoint, one at a time, each
+// in the transaction that advances the checkpoint past it.
+func (p *Poller) catchUp(ctx context.Context, c *imapclient.Client, validity uint32) error {
+	mb, store := p.Mailbox, p.Intake.Store
+	cp, known, err := store.LoadCheckpoint(ctx, mb.Name, mb.Folder)
+	if err != nil {
+		return err
+	}
+	// quietBefore: after a UIDVALIDITY change every message gets a new UID,
+	// so the folder is read again. Duplicates are caught by their keys; mail
+	// that arrived before our last successful poll is old and must not be
+	// acknowledged again.
+	var quietBefore time.Time
+	if known && cp.UIDValidity != validity {
+		p.log().Warn("UIDVALIDITY changed: re-reading folder", "old", cp.UIDValidity, "new", validity)
+		quietBefore = cp.LastPollAt
+		cp.LastUID = 0
+	}
+	cp.UIDValidity = validity
+	data, err := c.UIDSearch(&imap.SearchCriteria{
+		UID: []imap.UIDSet{{imap.UIDRange{Start: imap.UID(cp.LastUID + 1), Stop: 0}}},
+	}, nil).Wait()
+	if err != nil {
+		return fmt.Errorf("search new mail: %w", err)
+	}
+	var uids []imap.UID
+	for _, u := range data.AllUIDs() {
+		// "N:*" always matches the highest UID, even one below N.
+		if uint32(u) > cp.LastUID {
+			uids = append(uids, u)
+		}
+	}
+	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	if len(uids) == 0 {
+		return store.SaveCheckpoint(ctx, cp, p.Intake.now())
+	}
+	for _, uid := range uids {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := p.fetchOne(ctx, c, cp, uid, quietBefore); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Poller) fetchOne(ctx context.Context, c *imapclient.Client, cp core.Checkpoint, uid imap.UID, quietBefore time.Time) error {
+	mb := p.Mailbox
+	msgs, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{
+		UID: true, InternalDate: true,
+		BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+	}).Collect()
+	if err != nil {
+		return fmt.Errorf("fetch uid %d: %w", uid, err)
+	}
+	if len(msgs) == 0 {
+		// Expunged between search and fetch: nothing to take in.
+		return nil
+	}
+	m := msgs[0]
+	var raw []byte
+	for _, b := range m.BodySection {
+		raw = b.Bytes
+	}
+	cp.LastUID = uint32(uid)
+	src := Source{Mailbox: mb.Name, DefaultTopic: mb.DefaultTopic, Checkpoint: &cp,
+		// Internal dates have one-second resolution: a message from the same
+		// second as our last poll counts as new, since an extra acknowledgement
+		// costs less than a missing one.
+		Quiet: !quietBefore.IsZero() && m.InternalDate.Before(quietBefore.Truncate(time.Second))}
+	// Finish the message even if shutdown begins: a half-done delivery would
+	// roll back and be fetched again, which is safe but wasteful.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if _, err := p.Intake.Deliver(dctx, src, raw); err != nil {
+		return fmt.Errorf("deliver uid %d: %w", uid, err)
+	}
+	if mb.MoveTo != "" {
+		if _, err := c.Move(imap.UIDSetNum(uid), mb.MoveTo).Wait(); err != nil {
+			p.log().Warn("move processed mail", "uid", uid, "folder", mb.MoveTo, "err", err)
+		}
+	}
+	return nil
+}
+
+func dial(mb Mailbox, handler *imapclient.UnilateralDataHandler) (*imapclient.Client, error) {
+	host, _, err := net.SplitHostPort(mb.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("imap address %q: %w", mb.Addr, err)
+	}
+	opts := &imapclient.Options{
+		UnilateralDataHandler: handler,
+		WordDecoder:           &mime.WordDecoder{CharsetReader: charset.Reader},
+		TLSConfig:             &tls.Config{ServerName: host, InsecureSkipVerify: mb.InsecureSkipVerify},
+		Dialer:                &net.Dialer{Timeout: 30 * time.Second},
+	}
+	var c *imapclient.Client
+	switch mb.TLS {
+	case TLSImplicit:
+		c, err = imapclient.DialTLS(mb.Addr, opts)
+	case TLSStartTLS:
+		c, err = imapclient.DialStartTLS(mb.Addr, opts)
+	case TLSNone, "":
+		c, err = imapclient.DialInsecure(mb.Addr, opts)
+	default:
+		return nil, fmt.Errorf("unknown imap tls mode %q", mb.TLS)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", mb.Addr, err)
+	}
+	if err := c.WaitGreeting(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("greeting from %s: %w", mb.Addr, err)
+	}
+	return c, nil
+}
+
+func (p *Poller) log() *slog.Logger {
+	l := p.Log
+	if l == nil {
+		l = slog.Default()
+	}
+	return l.With("mailbox", p.Mailbox.Name)
+}
+
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.5 + rand.Float64()))
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
