@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -132,4 +133,24 @@ func TokenFromAddress(address string) string {
 	}
 	_, tok, _ := strings.Cut(local, "+")
 	return tok
+}
+
+// UseStoredSecret signs reply tokens with the secret kept in the database,
+// generating it on first use. For installations that configure none.
+func (s *Store) UseStoredSecret(ctx context.Context) error {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	var secret string
+	err := s.pool.QueryRow(ctx, `
+		WITH ins AS (INSERT INTO settings (key, value) VALUES ('reply_token_secret', $1)
+			ON CONFLICT (key) DO NOTHING RETURNING value)
+		SELECT value FROM ins UNION ALL SELECT value FROM settings WHERE key = 'reply_token_secret' LIMIT 1`,
+		hex.EncodeToString(b[:])).Scan(&secret)
+	if err != nil {
+		return fmt.Errorf("load reply-token secret: %w", err)
+	}
+	s.secret = []byte(secret)
+	return nil
 }

@@ -174,3 +174,9 @@ CREATE TABLE quarantine (
     created_at  timestamptz NOT NULL,
     released_at timestamptz
 );
+
+-- Installation-wide settings, such as the generated reply-token secret.
+CREATE TABLE settings (
+    key   text PRIMARY KEY,
+    value text NOT NULL
+);

@@ -1,0 +1,104 @@
+// Command helpdesk is an email-driven help desk: one binary for the daemon,
+// migrations, pipe delivery from an MTA, the admin CLI and a demo.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `helpdesk: an email-driven help desk
+
+Usage:
+  helpdesk serve [-config FILE]                run the daemon
+  helpdesk migrate [-config FILE]              bring the database schema up to date
+  helpdesk check-config FILE                   validate a config file
+  helpdesk pipe [-config FILE] [-mailbox NAME] deliver one message from standard input (for an MTA)
+  helpdesk ticket list [--status S] [--overdue] [--assignee A] [--team T] [--json]
+  helpdesk ticket show N [--json]
+  helpdesk agent list [--json]
+  helpdesk version
+
+The config file defaults to $HELPDESK_CONFIG, else ./helpdesk.toml if it exists.
+With no database configured, helpdesk runs a private PostgreSQL in its data directory.
+`
+
+// exitError carries a process exit code (sysexits for pipe delivery).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helpdesk:", err)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		os.Exit(1)
+	}
+}
+
+// run is the whole program; tests call it directly.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{2, errors.New("no command")}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, rest, stdout, stderr)
+	case "check-config":
+		return cmdCheckConfig(rest, stdout)
+	case "pipe":
+		return cmdPipe(ctx, rest, stdin, stderr)
+	case "ticket":
+		return cmdTicket(ctx, rest, stdout, stderr)
+	case "agent":
+		return cmdAgent(ctx, rest, stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "helpdesk %s (schema %d)\n", version, schemaVersion())
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return &exitError{2, fmt.Errorf("unknown command %q", cmd)}
+}
+
+// newLogger logs text on a terminal and JSON otherwise (for journald and
+// log shippers), unless the config says which.
+func newLogger(w io.Writer, format string) *slog.Logger {
+	if format == "" || format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"helpdesk/mailin"
+)
+
+// Exit codes from sysexits.h: an MTA retries on EX_TEMPFAIL and bounces on
+// the others, so a database outage must be 75, never a silent 0.
+const (
+	exUsage    = 64
+	exIOErr    = 74
+	exTempFail = 75
+	exConfig   = 78
+)
+
+func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pipe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	mailbox := fs.String("mailbox", "pipe", "mailbox name recorded with the message; its default_topic applies")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{exUsage, err}
+	}
+	cfg, err := loadConfigFrom(*cfgPath)
+	if err != nil {
+		return &exitError{exConfig, err}
+	}
+	log := newLogger(stderr, cfg.LogFormat)
+	limits := cfg.IntakeLimits()
+	// Read one byte past the limit: an oversized message is quarantined, not truncated.
+	raw, err := io.ReadAll(io.LimitReader(stdin, limits.MaxBytes+1))
+	if err != nil {
+		return &exitError{exIOErr, fmt.Errorf("read message: %w", err)}
+	}
+	db, err := openDatabase(ctx, cfg, log, false)
+	if err != nil {
+		return &exitError{exTempFail, err}
+	}
+	defer db.Close()
+	if cfg.Secret == "" {
+		if err := db.UseStoredSecret(ctx); err != nil {
+			return &exitError{exTempFail, err}
+		}
+	}
+	src := mailin.Source{Mailbox: *mailbox}
+	for _, m := range cfg.Mailboxes {
+		if m.Name == *mailbox {
+			src.DefaultTopic = m.DefaultTopic
+		}
+	}
+	intake := &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(), Limits: limits, Log: log}
+	// Deliver quarantines what it cannot parse, so an error here means the
+	// message was not stored: the database is down, or something unexpected.
+	// Either way the MTA keeping it and retrying beats losing it.
+	if _, err := intake.Deliver(ctx, src, raw); err != nil {
+		return &exitError{exTempFail, err}
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"helpdesk/mailin"
+	"helpdesk/mailout"
+)
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return &exitError{2, err}
+	}
+	cfg, err := loadConfigFrom(*cfgPath)
+	if err != nil {
+		return &exitError{78, err}
+	}
+	log := newLogger(stderr, cfg.LogFormat)
+	return serve(ctx, cfg, log)
+}
+
+// serve runs the daemon until ctx ends: pollers, sender and SLA checker.
+// Shutdown runs in reverse order of start: intake stops first (finishing the
+// message in hand), then the checker, then the sender flushes what it holds.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	db, err := openDatabase(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	templates, err := mailout.LoadTemplates(cfg.TemplatesDir)
+	if err != nil {
+		return fmt.Errorf("load templates: %w", err)
+	}
+
+	var senderWG sync.WaitGroup
+	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { stopSender(); senderWG.Wait() }()
+	if cfg.SMTP.Host != "" {
+		sender := &mailout.Sender{
+			Store: db.Store, Templates: templates, SMTP: cfg.SMTPSettings(), From: cfg.FromAddress(),
+			Conns: cfg.SMTP.Connections, Log: log.With("worker", "sender"),
+		}
+		senderWG.Add(1)
+		go func() { defer senderWG.Done(); sender.Run(senderCtx) }()
+	}
+
+	checker := cron.New(cron.WithChain(cron.Recover(cron.DefaultLogger), cron.SkipIfStillRunning(cron.DefaultLogger)))
+	if _, err := checker.AddFunc(cfg.SLA.Schedule, func() {
+		n, err := db.CheckSLA(ctx, time.Now())
+		if err != nil {
+			log.Error("sla check", "err", err)
+		} else if n > 0 {
+			log.Info("sla check", "escalated", n)
+		}
+	}); err != nil {
+		return &exitError{78, fmt.Errorf("sla.schedule %q: %w", cfg.SLA.Schedule, err)}
+	}
+	checker.Start()
+	defer func() { <-checker.Stop().Done() }()
+
+	intake := &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(),
+		Limits: cfg.IntakeLimits(), Log: log.With("worker", "intake")}
+	var pollers sync.WaitGroup
+	for i := range cfg.Mailboxes {
+		p := &mailin.Poller{Mailbox: cfg.Mailbox(i), Intake: intake, Log: log.With("worker", "poller")}
+		pollers.Add(1)
+		go func() { defer pollers.Done(); p.Run(ctx) }()
+	}
+
+	if len(cfg.Mailboxes) == 0 {
+		log.Warn("no mailboxes configured: helpdesk is running but takes in no mail. " +
+			"Copy helpdesk.example.toml to helpdesk.toml, set your IMAP mailboxes, SMTP server and agents, " +
+			"check it with `helpdesk check-config helpdesk.toml`, and restart.")
+	}
+	log.Info("helpdesk running", "version", version, "mailboxes", len(cfg.Mailboxes), "smtp", cfg.SMTP.Host != "")
+	<-ctx.Done()
+	log.Info("shutting down")
+	pollers.Wait()
+	return nil
+}

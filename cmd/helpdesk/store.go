@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"helpdesk/core"
+	"helpdesk/core/pglocal"
+)
+
+// configFlag registers -config and returns where to read it from.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", "", "config file (default $HELPDESK_CONFIG, else ./helpdesk.toml if present)")
+}
+
+func loadConfigFrom(path string) (*Config, error) {
+	if path == "" {
+		path = os.Getenv("HELPDESK_CONFIG")
+	}
+	if path == "" {
+		if _, err := os.Stat("helpdesk.toml"); err == nil {
+			path = "helpdesk.toml"
+		}
+	}
+	return LoadConfig(path)
+}
+
+// database is an open store and, when no URL was configured, the private
+// server behind it.
+type database struct {
+	*core.Store
+	local *pglocal.Server
+}
+
+func (d *database) Close() {
+	d.Store.Close()
+	d.local.Stop()
+}
+
+// openDatabase connects to the configured database, or starts the private
+// one under the data directory, then migrates and syncs the directory.
+func openDatabase(ctx context.Context, cfg *Config, log *slog.Logger, migrate bool) (*database, error) {
+	url := cfg.DatabaseURL
+	var local *pglocal.Server
+	if url == "" {
+		var err error
+		local, err = pglocal.Start(ctx, cfg.DataDir+"/postgres", log)
+		if err != nil {
+			return nil, fmt.Errorf("no database configured (set HELPDESK_DATABASE_URL or database_url), and the private one did not start: %w", err)
+		}
+		url = local.URL()
+	}
+	st, err := core.Open(ctx, url, core.Options{Domain: cfg.Domain, Secret: []byte(cfg.Secret)})
+	if err != nil {
+		local.Stop()
+		return nil, err
+	}
+	db := &database{Store: st, local: local}
+	if !migrate {
+		return db, nil
+	}
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	for _, m := range applied {
+		log.Info("applied migration", "migration", m)
+	}
+	if cfg.Secret == "" {
+		// Reply tokens must verify after a restart and across daemons, so a
+		// generated secret lives in the database.
+		if err := st.UseStoredSecret(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	if err := st.SyncDirectory(ctx, cfg.Directory()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sync directory from config: %w", err)
+	}
+	return db, nil
+}
+
+func schemaVersion() int { return core.SchemaVersion() }

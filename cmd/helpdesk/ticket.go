@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"helpdesk/core"
+)
+
+func cmdTicket(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return &exitError{2, fmt.Errorf("usage: helpdesk ticket list|show")}
+	}
+	switch args[0] {
+	case "list":
+		return ticketList(ctx, args[1:], stdout, stderr)
+	case "show":
+		return ticketShow(ctx, args[1:], stdout, stderr)
+	}
+	return &exitError{2, fmt.Errorf("unknown ticket command %q", args[0])}
+}
+
+// openForCLI opens the database without migrating: the CLI reads what the
+// daemon wrote, and must not change a schema under it.
+func openForCLI(ctx context.Context, cfgPath string, stderr io.Writer) (*database, error) {
+	cfg, err := loadConfigFrom(cfgPath)
+	if err != nil {
+		return nil, &exitError{78, err}
+	}
+	return openDatabase(ctx, cfg, newLogger(stderr, cfg.LogFormat), false)
+}
+
+func ticketList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ticket list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	status := fs.String("status", "", "only tickets with this status (open, pending, resolved, closed)")
+	overdue := fs.Bool("overdue", false, "only overdue tickets")
+	assignee := fs.String("assignee", "", "only tickets assigned to this agent (email or name)")
+	team := fs.String("team", "", "only tickets of this team")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{2, err}
+	}
+	f := core.TicketFilter{Overdue: *overdue, Assignee: *assignee, Team: *team}
+	if *status != "" {
+		st, err := core.ParseStatus(*status)
+		if err != nil {
+			return &exitError{2, err}
+		}
+		f.Status = st
+	}
+	db, err := openForCLI(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	list, err := db.ListTickets(ctx, f)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if list == nil {
+			list = []core.Ticket{}
+		}
+		return writeJSON(stdout, list)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TICKET\tSTATUS\tPRIORITY\tSLA\tASSIGNEE\tCUSTOMER\tUPDATED\tSUBJECT")
+	for _, t := range list {
+		who := "-"
+		if t.Assignee != nil {
+			who = t.Assignee.Name
+		}
+		status := string(t.Status)
+		if t.Overdue {
+			status += " (overdue)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Tag(), status, t.Priority, dash(t.SLAPlan), who,
+			t.Customer.Email, t.UpdatedAt.Local().Format("2006-01-02 15:04"), t.Subject)
+	}
+	return tw.Flush()
+}
+
+func ticketShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ticket show", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	number, args := takeNumber(args)
+	if err := fs.Parse(args); err != nil {
+		return &exitError{2, err}
+	}
+	if number == 0 {
+		number, _ = takeNumberArg(fs.Args())
+	}
+	if number == 0 {
+		return &exitError{2, fmt.Errorf("usage: helpdesk ticket show N [--json]")}
+	}
+	db, err := openForCLI(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	th, err := db.ShowTicket(ctx, number)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, th)
+	}
+	printThread(stdout, th)
+	return nil
+}
+
+func printThread(w io.Writer, th *core.Thread) {
+	t := th.Ticket
+	fmt.Fprintf(w, "Ticket %s %s\n", t.Tag(), t.Subject)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	assignee := "-"
+	if t.Assignee != nil {
+		assignee = t.Assignee.String()
+	}
+	fmt.Fprintf(tw, "  Status:\t%s\tPriority:\t%s\n", t.Status, t.Priority)
+	fmt.Fprintf(tw, "  Customer:\t%s\tCollaborators:\t%s\n", t.Customer, dash(strings.Join(t.Collaborators, ", ")))
+	fmt.Fprintf(tw, "  Topic:\t%s\tSLA plan:\t%s\n", dash(t.HelpTopic), dash(t.SLAPlan))
+	fmt.Fprintf(tw, "  Assignee:\t%s\tTeam:\t%s\n", assignee, dash(t.Team))
+	fmt.Fprintf(tw, "  First response due:\t%s\tResolution due:\t%s\n", when(t.FirstResponseDue), when(t.ResolutionDue))
+	fmt.Fprintf(tw, "  Overdue:\t%v\tCreated:\t%s\n", t.Overdue, t.CreatedAt.Local().Format("2006-01-02 15:04:05"))
+	tw.Flush()
+	fmt.Fprintln(w)
+	for _, e := range th.Entries {
+		kind := string(e.Kind)
+		if e.Event != "" {
+			kind += " " + e.Event
+		}
+		fmt.Fprintf(w, "%s  %-22s %s%s\n", e.CreatedAt.Local().Format("2006-01-02 15:04:05"), kind, e.Author, formatData(e.Data))
+		if e.Body != "" {
+			for _, line := range strings.Split(strings.TrimRight(e.Body, "\n"), "\n") {
+				fmt.Fprintf(w, "    | %s\n", line)
+			}
+		}
+	}
+}
+
+func formatData(d map[string]any) string {
+	if len(d) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("  (")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s=%v", k, d[k])
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+func cmdAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "list" {
+		return &exitError{2, fmt.Errorf("usage: helpdesk agent list [--json]")}
+	}
+	fs := flag.NewFlagSet("agent list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args[1:]); err != nil {
+		return &exitError{2, err}
+	}
+	db, err := openForCLI(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	agents, err := db.Agents(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, agents)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EMAIL\tNAME\tROLE\tTEAMS\tAWAY")
+	for _, a := range agents {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", a.Email, a.Name, a.Role, dash(strings.Join(a.Teams, ", ")), a.Away)
+	}
+	return tw.Flush()
+}
+
+// takeNumber lets "show 1001 --json" and "show --json 1001" both work, and
+// accepts "[#1001]" or "#1001" as people copy them from subjects.
+func takeNumber(args []string) (int64, []string) {
+	if len(args) > 0 {
+		if n, ok := parseTicketNumber(args[0]); ok {
+			return n, args[1:]
+		}
+	}
+	return 0, args
+}
+
+func takeNumberArg(args []string) (int64, bool) {
+	if len(args) == 0 {
+		return 0, false
+	}
+	return parseTicketNumber(args[0])
+}
+
+func parseTicketNumber(s string) (int64, bool) {
+	s = strings.Trim(s, "[]#")
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n > 0
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func when(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
