@@ -25,7 +25,10 @@ type Sender struct {
 	Now       func() time.Time
 }
 
-const lease = 5 * time.Minute
+// lease is how long a claimed mail stays invisible to other senders. It must
+// outlast the slowest send (dial, TLS, auth and DATA timeouts); a sender that
+// crashes holding mail delays it by this much, then another sends it.
+const lease = 3 * time.Minute
 
 func (s *Sender) defaults() {
 	if s.Conns <= 0 {

@@ -151,11 +151,7 @@ func loadConfig(path string, checkOnly bool) (*Config, error) {
 		cfg.raw = string(b)
 		md, err := toml.Decode(cfg.raw, cfg)
 		if err != nil {
-			var pe toml.ParseError
-			if errors.As(err, &pe) {
-				return nil, fmt.Errorf("%s:%d: %s", path, pe.Position.Line, pe.Message)
-			}
-			return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "toml: "))
+			return nil, cfg.decodeError(err)
 		}
 		if und := md.Undecoded(); len(und) > 0 {
 			k := und[0].String()
@@ -171,6 +167,80 @@ func loadConfig(path string, checkOnly bool) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+var (
+	typeErrRE   = regexp.MustCompile(`TOML value has type (\w+)`)
+	decodeErrRE = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]+)"\): (.*)$`)
+)
+
+// decodeError names the file, line and key of a TOML error. The parser's
+// line is right for syntax errors, but for a wrong type inside an array of
+// tables it gives the key's last occurrence; so for those we look for the
+// first line where that key holds a value of the reported wrong type.
+func (c *Config) decodeError(err error) error {
+	var line int
+	var key, msg string
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		line, key, msg = pe.Position.Line, pe.LastKey, pe.Message
+	} else if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
+		// Type errors come as plain errors in this form.
+		line, _ = strconv.Atoi(m[1])
+		key, msg = m[2], m[3]
+	} else {
+		return fmt.Errorf("%s: %s", c.path, strings.TrimPrefix(err.Error(), "toml: "))
+	}
+	if m := typeErrRE.FindStringSubmatch(msg); m != nil && key != "" {
+		if l := wrongTypeLine(c.raw, key, m[1]); l > 0 {
+			line = l
+		}
+	}
+	if key != "" {
+		return fmt.Errorf("%s:%d: %s: %s", c.path, line, key, msg)
+	}
+	return fmt.Errorf("%s:%d: %s", c.path, line, msg)
+}
+
+// wrongTypeLine finds the first line setting key (e.g. "mailboxes.port") to
+// a value of TOML type typ.
+func wrongTypeLine(raw, key, typ string) int {
+	table, field := "", key
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		table, field = key[:i], key[i+1:]
+	}
+	current := ""
+	for n, line := range strings.Split(raw, "\n") {
+		if m := tableRE.FindStringSubmatch(line); m != nil {
+			current = m[2]
+			continue
+		}
+		m := keyRE.FindStringSubmatch(line)
+		if m == nil || m[1] != field || current != table {
+			continue
+		}
+		v := strings.TrimSpace(line[len(m[0]):])
+		var got string
+		switch {
+		case strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "'"):
+			got = "string"
+		case strings.HasPrefix(v, "["):
+			got = "array"
+		case strings.HasPrefix(v, "{"):
+			got = "table"
+		case v == "true" || v == "false":
+			got = "bool"
+		default:
+			got = "integer"
+			if strings.ContainsAny(v, ".eE") {
+				got = "float"
+			}
+		}
+		if got == typ {
+			return n + 1
+		}
+	}
+	return 0
 }
 
 func (c *Config) applyEnv() {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"helpdesk/mailin"
+	"io"
 )
 
 // Exit codes from sysexits.h: an MTA retries on EX_TEMPFAIL and bounces on

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"helpdesk/core/coretest"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+func TestCheckConfigExamplePasses(t *testing.T) {
+	out, err := runCLI(t, "", "check-config", "../../helpdesk.example.toml")
+	if err != nil {
+		t.Fatalf("example config: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "ok (2 mailboxes, 2 agents") {
+		t.Errorf("got %q, want a summary", out)
+	}
+}
+
+func TestCheckConfigNamesKeyAndLine(t *testing.T) {
+	example, err := os.ReadFile("../../helpdesk.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, from, to, want string
+	}{
+		{"bad role", `role = "agent"`, `role = "boss"`, `:78: agents[1].role: role must be "admin" or "agent"`},
+		{"unknown plan", `sla_plan = "SEV-B"`, `sla_plan = "SEV-X"`, `help_topics[1].sla_plan: no SLA plan named "SEV-X"`},
+		{"wrong type", "port = 993\ntls", "port = \"x\"\ntls", `:32: mailboxes.port: incompatible types`},
+		{"unknown key", "[sla]\n", "[sla]\nfrequency = 3\n", `sla.frequency: unknown key`},
+		{"bad tls", `tls = "starttls"`, `tls = "maybe"`, `smtp.tls: tls must be`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			bad := strings.Replace(string(example), c.from, c.to, 1)
+			if bad == string(example) {
+				t.Fatalf("the example has no %q to break", c.from)
+			}
+			path := filepath.Join(t.TempDir(), "bad.toml")
+			os.WriteFile(path, []byte(bad), 0o600)
+			out, err := runCLI(t, "", "check-config", path)
+			if exitCode(err) != 78 {
+				t.Fatalf("exit %d, want 78 (EX_CONFIG); output %q", exitCode(err), out)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestPipeTempFailsWhenDatabaseIsDown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.toml")
+	// Port 1 on loopback: nothing listens, the connection is refused at once.
+	os.WriteFile(path, []byte(`database_url = "postgres://helpdesk@127.0.0.1:1/helpdesk?connect_timeout=2"`+"\n"), 0o600)
+	msg := "From: a@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
+	_, err := runCLI(t, msg, "pipe", "-config", path)
+	if code := exitCode(err); code != exTempFail {
+		t.Fatalf("exit %d (%v), want %d so the MTA retries", code, err, exTempFail)
+	}
+}
+
+func TestPipeStoresOnceAndListsAsJSON(t *testing.T) {
+	url := coretest.URL(t)
+	path := filepath.Join(t.TempDir(), "h.toml")
+	os.WriteFile(path, []byte(`database_url = "`+url+`"`+"\ndomain = \"desk.test\"\n"), 0o600)
+	if out, err := runCLI(t, "", "migrate", "-config", path); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	msg := "From: Greg <greg@example.com>\r\nMessage-ID: <pipe-1@example.com>\r\nSubject: Trackpad\r\n\r\nIt is dead.\r\n"
+	for i := 0; i < 2; i++ { // the MTA may deliver twice; we store once
+		if out, err := runCLI(t, msg, "pipe", "-config", path); err != nil {
+			t.Fatalf("pipe: %v\n%s", err, out)
+		}
+	}
+	out, err := runCLI(t, "", "ticket", "list", "--json", "-config", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(list) != 1 {
+		t.Fatalf("got %d tickets, want 1", len(list))
+	}
+	for _, key := range []string{"number", "subject", "status", "priority", "customer", "overdue", "created_at"} {
+		if _, ok := list[0][key]; !ok {
+			t.Errorf("ticket JSON lacks %q: %v", key, list[0])
+		}
+	}
+	out, err = runCLI(t, "", "ticket", "show", "[#1001]", "-config", path)
+	if err != nil || !strings.Contains(out, "It is dead.") {
+		t.Errorf("ticket show: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,9 @@
+package main
+
+import (
+	"testing"
+
+	"helpdesk/core/coretest"
+)
+
+func TestMain(m *testing.M) { coretest.Main(m) }
