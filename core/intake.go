@@ -45,6 +45,13 @@ type Inbound struct {
 	RouteRule string
 	Raw       []byte
 	Attach    []Attachment
+	// Commands are the command lines at the top of the text and CommandRest
+	// the text after them; they count only in mail from a verified agent.
+	Commands    []Command
+	CommandRest string
+	// AuthPass lists domains for which the trusted receiving server's
+	// Authentication-Results show DKIM or DMARC pass.
+	AuthPass []string
 	// Undeliverable lists addresses a hard bounce says we must stop mailing.
 	Undeliverable []string
 	// Quiet stores and threads without sending anything: for backlog imports.
@@ -177,6 +184,12 @@ func (s *Store) thread(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef int64
 	t, how, err := s.findTicket(ctx, tx, in)
 	if err != nil {
 		return err
+	}
+	if t != nil && !in.Class.Machine() {
+		handled, err := s.staffMail(ctx, tx, t, in, msgRef, now, how, res)
+		if handled || err != nil {
+			return err
+		}
 	}
 	for _, addr := range in.Undeliverable {
 		if _, err := tx.Exec(ctx, `UPDATE customers SET undeliverable_at = $2 WHERE email = lower($1) AND undeliverable_at IS NULL`,

@@ -24,13 +24,14 @@ const (
 	TemplateCommandError       = "command_error"
 	TemplateQuarantineAlert    = "quarantine_alert"
 	TemplateStallAlert         = "stall_alert"
+	TemplateNote               = "note"
 )
 
 // Templates lists every template name; mailout checks its set against it.
 var Templates = []string{
 	TemplateAck, TemplateNewTicketAlert, TemplateCustomerReplyAlert, TemplateResponse, TemplateAssigned,
 	TemplateSLAWarning, TemplateSLABreach, TemplateResolved, TemplateCommandReceipt, TemplateCommandError,
-	TemplateQuarantineAlert, TemplateStallAlert,
+	TemplateQuarantineAlert, TemplateStallAlert, TemplateNote,
 }
 
 // outMail is a mail about to be queued in the outbox.
@@ -41,6 +42,7 @@ type outMail struct {
 	agentID   int64 // the recipient's agent id: their reply token names them
 	inReplyTo string
 	data      map[string]any
+	attach    int64 // messages.id of an original to attach
 }
 
 // queue writes a mail to the outbox inside the caller's transaction, so a
@@ -98,9 +100,9 @@ func (s *Store) queue(ctx context.Context, tx pgx.Tx, now time.Time, m outMail) 
 	}
 	msgID := s.newMessageID(number)
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO outbox (ticket_id, template, recipient, message_id, in_reply_to, refs, data, next_attempt_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)`,
-		ticketID, m.template, m.to.String(), msgID, inReplyTo, refs, body, now); err != nil {
+		INSERT INTO outbox (ticket_id, template, recipient, message_id, in_reply_to, refs, data, attach_message_ref, next_attempt_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, 0::bigint), $9, $9)`,
+		ticketID, m.template, m.to.String(), msgID, inReplyTo, refs, body, m.attach, now); err != nil {
 		return fmt.Errorf("queue %s mail: %w", m.template, err)
 	}
 	if ticketID != nil {
@@ -137,6 +139,8 @@ type OutMail struct {
 	Data      map[string]any
 	Attempts  int
 	CreatedAt time.Time
+	// Original is an inbound message to attach whole (message/rfc822), or nil.
+	Original []byte
 }
 
 // ClaimOutbox takes up to limit due mails and leases them for lease, so other
@@ -149,7 +153,8 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration,
 			UPDATE outbox SET next_attempt_at = $3, attempts = attempts + 1
 			WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1
 				ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-			RETURNING id, template, recipient, message_id, in_reply_to, refs, data, attempts, created_at`,
+			RETURNING id, template, recipient, message_id, in_reply_to, refs, data, attempts, created_at,
+				(SELECT raw FROM messages WHERE id = attach_message_ref)`,
 			now, limit, now.Add(lease))
 		if err != nil {
 			return err
@@ -158,7 +163,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration,
 			var m OutMail
 			var refs string
 			var data []byte
-			if err := r.Scan(&m.ID, &m.Template, &m.Recipient, &m.MessageID, &m.InReplyTo, &refs, &data, &m.Attempts, &m.CreatedAt); err != nil {
+			if err := r.Scan(&m.ID, &m.Template, &m.Recipient, &m.MessageID, &m.InReplyTo, &refs, &data, &m.Attempts, &m.CreatedAt, &m.Original); err != nil {
 				return m, err
 			}
 			m.Refs = strings.Fields(refs)

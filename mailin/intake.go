@@ -28,9 +28,12 @@ type Intake struct {
 	// collaborators, and their plus-part carries reply tokens.
 	Desk   []string
 	Routes []Route
-	Limits Limits
-	Log    *slog.Logger
-	Now    func() time.Time
+	// TrustedAuthServID is the authserv-id of our receiving server; only its
+	// topmost Authentication-Results header can vouch for an agent's mail.
+	TrustedAuthServID string
+	Limits            Limits
+	Log               *slog.Logger
+	Now               func() time.Time
 }
 
 // Source says where a message came from.
@@ -128,6 +131,8 @@ func (in *Intake) Prepare(src Source, raw []byte) (*Prepared, error) {
 			}
 		}
 	}
+	msg.Commands, msg.CommandRest = ParseCommands(msg.Text)
+	msg.AuthPass = AuthPassDomains(p.Header.Values("Authentication-Results"), in.TrustedAuthServID)
 	msg.Topic, msg.RouteRule = in.route(src, p)
 	return &Prepared{Inbound: msg, ClassReason: why}, nil
 }

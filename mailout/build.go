@@ -77,28 +77,49 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 	if err != nil {
 		return nil, Envelope{}, err
 	}
+	if err := writeAlternative(alt, r); err != nil {
+		return nil, Envelope{}, err
+	}
+	if m.Original != nil {
+		// The mail a command error is about, whole, so the agent can fix and resend it.
+		var ah mail.AttachmentHeader
+		ah.Set("Content-Type", "message/rfc822")
+		ah.SetFilename("original.eml")
+		aw, err := w.CreateAttachment(ah)
+		if err != nil {
+			return nil, Envelope{}, err
+		}
+		if _, err := aw.Write(m.Original); err != nil {
+			return nil, Envelope{}, err
+		}
+		if err := aw.Close(); err != nil {
+			return nil, Envelope{}, err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, Envelope{}, err
+	}
+	return buf.Bytes(), Envelope{From: from.Email, To: []string{to.Address}}, nil
+}
+
+// writeAlternative writes the text and HTML bodies as multipart/alternative.
+func writeAlternative(alt *mail.InlineWriter, r Rendered) error {
 	for _, part := range []struct{ typ, body string }{{"text/plain", r.Text}, {"text/html", r.HTML}} {
 		var ph mail.InlineHeader
 		ph.SetContentType(part.typ, map[string]string{"charset": "utf-8"})
 		ph.Set("Content-Transfer-Encoding", "quoted-printable")
 		pw, err := alt.CreatePart(ph)
 		if err != nil {
-			return nil, Envelope{}, err
+			return err
 		}
 		if _, err := pw.Write([]byte(normaliseNewlines(part.body))); err != nil {
-			return nil, Envelope{}, err
+			return err
 		}
 		if err := pw.Close(); err != nil {
-			return nil, Envelope{}, err
+			return err
 		}
 	}
-	if err := alt.Close(); err != nil {
-		return nil, Envelope{}, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, Envelope{}, err
-	}
-	return buf.Bytes(), Envelope{From: from.Email, To: []string{to.Address}}, nil
+	return alt.Close()
 }
 
 func normaliseNewlines(s string) string {

@@ -30,6 +30,9 @@ type Config struct {
 	TemplatesDir string `toml:"templates_dir"`
 	LogFormat    string `toml:"log_format"`
 	HTTPAddr     string `toml:"http_addr"`
+	// TrustedAuthServID is the authserv-id our receiving MTA writes in
+	// Authentication-Results; see docs/operations.md.
+	TrustedAuthServID string `toml:"trusted_authserv_id"`
 
 	SMTP        SMTPConfig      `toml:"smtp"`
 	Mailboxes   []MailboxConfig `toml:"mailboxes"`

@@ -52,7 +52,7 @@ func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 			src.DefaultTopic = m.DefaultTopic
 		}
 	}
-	intake := &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(), Limits: limits, Log: log}
+	intake := &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(), TrustedAuthServID: cfg.TrustedAuthServID, Limits: limits, Log: log}
 	// Deliver quarantines what it cannot parse, so an error here means the
 	// message was not stored: the database is down, or something unexpected.
 	// Either way the MTA keeping it and retrying beats losing it.

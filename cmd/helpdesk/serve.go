@@ -70,7 +70,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	checker.Start()
 	defer func() { <-checker.Stop().Done() }()
 
-	intake := &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(),
+	intake := &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(), TrustedAuthServID: cfg.TrustedAuthServID,
 		Limits: cfg.IntakeLimits(), Log: log.With("worker", "intake")}
 	var pollers sync.WaitGroup
 	for i := range cfg.Mailboxes {

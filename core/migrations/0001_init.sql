@@ -146,6 +146,8 @@ CREATE TABLE outbox (
     in_reply_to     text NOT NULL DEFAULT '',
     refs            text NOT NULL DEFAULT '',
     data            jsonb NOT NULL DEFAULT '{}',
+    -- an inbound message to attach whole, e.g. the mail a command error is about
+    attach_message_ref bigint REFERENCES messages(id),
     state           text NOT NULL DEFAULT 'pending'
                     CHECK (state IN ('pending', 'sent', 'failed')),
     attempts        int NOT NULL DEFAULT 0,

@@ -1,0 +1,233 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// staffMail handles a message on a ticket that is, or claims to be, from an
+// agent. It reports false when the message is an ordinary customer message.
+//
+// A mail counts as an agent's only if its From is a known agent and it
+// carries a reply token issued to that agent, or the trusted receiving
+// server saw DKIM or DMARC pass for the agent's domain. Anything else that
+// claims to be an agent, or uses an agent's token, is kept as an internal
+// record flagged unverified: no command runs and the customer gets nothing.
+func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound, msgRef int64, now time.Time, how string, res *IngestResult) (bool, error) {
+	agent, err := agentByEmail(ctx, tx, in.From.Email)
+	if err != nil {
+		return false, err
+	}
+	tok, tokOK := s.ParseToken(in.ReplyToken)
+	agentToken := tokOK && tok.Agent != 0
+	if agent == nil && !agentToken {
+		return false, nil
+	}
+	if err := s.attach(ctx, tx, t, in, msgRef); err != nil {
+		return true, err
+	}
+	verified, reason := false, ""
+	switch {
+	case agent == nil:
+		reason = "reply token issued to an agent, sent by a non-agent"
+	case tokOK && tok.Agent == agent.id && tok.Ticket == t.Number:
+		verified = true
+	case aligned(agent.email, in.AuthPass):
+		verified = true
+	case agentToken:
+		reason = "reply token issued to another agent"
+	default:
+		reason = "From is an agent but the mail has no token issued to them and no trusted DKIM/DMARC pass"
+	}
+	if !verified {
+		res.Ticket, res.Action = t.Number, "unverified agent mail: kept as internal record ("+reason+")"
+		return true, addEntry(ctx, tx, t.ID, entry{kind: EntryNote, body: in.Text, messageRef: msgRef,
+			data: map[string]any{"unverified": true, "reason": reason, "from": in.From.Email}}, now)
+	}
+	res.Ticket = t.Number
+
+	// All or nothing: commands run inside a savepoint that a failure undoes.
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return true, err
+	}
+	changes, cmdErr := s.applyCommands(ctx, sp, t, agent, in.Commands, now)
+	if cmdErr != nil {
+		if err := sp.Rollback(ctx); err != nil {
+			return true, err
+		}
+		ce, ok := cmdErr.(*CommandError)
+		if !ok {
+			return true, cmdErr
+		}
+		res.Action = "agent commands refused: " + ce.Error()
+		if err := addEntry(ctx, tx, t.ID, entry{kind: EntryNote, agentID: agent.id, body: in.Text, messageRef: msgRef,
+			data: map[string]any{"rejected": true, "error": ce.Error()}}, now); err != nil {
+			return true, err
+		}
+		fresh, err := ticketByNumber(ctx, tx, t.Number, false)
+		if err != nil {
+			return true, err
+		}
+		return true, s.queue(ctx, tx, now, outMail{ticket: fresh, template: TemplateCommandError, to: agent.address,
+			agentID: agent.id, inReplyTo: in.MessageID, attach: msgRef,
+			data: map[string]any{"Line": ce.Command.Line, "Command": ce.Command.Raw, "Error": ce.Reason}})
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return true, err
+	}
+
+	body := strings.TrimSpace(in.CommandRest)
+	if len(in.Commands) == 0 {
+		body = strings.TrimSpace(in.Text)
+	}
+	isNote := len(in.Commands) > 0 && in.Commands[len(in.Commands)-1].Name == "note"
+	switch {
+	case isNote:
+		if err := s.addNote(ctx, tx, t, agent, body, msgRef, now); err != nil {
+			return true, err
+		}
+	case body != "":
+		if err := s.respond(ctx, tx, t, agent, body, msgRef, in.MessageID, now); err != nil {
+			return true, err
+		}
+		changes = append(changes, "response sent to "+t.Customer.Email)
+	default:
+		// Status-only mail: tell the customer when the ticket is resolved or closed.
+		if t.Status == StatusResolved || t.Status == StatusClosed {
+			if err := s.mailCustomers(ctx, tx, t, TemplateResolved, "", map[string]any{}, now); err != nil {
+				return true, err
+			}
+		}
+	}
+	res.Action = fmt.Sprintf("agent mail from %s: %d commands", agent.email, len(in.Commands))
+	if len(in.Commands) == 0 {
+		return true, nil
+	}
+	return true, s.queue(ctx, tx, now, outMail{ticket: t, template: TemplateCommandReceipt, to: agent.address,
+		agentID: agent.id, inReplyTo: in.MessageID, data: map[string]any{"Changes": changes}})
+}
+
+// attach links a stored message to a ticket and remembers its Message-ID.
+func (s *Store) attach(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound, msgRef int64) error {
+	if _, err := tx.Exec(ctx, `UPDATE messages SET ticket_id = $1 WHERE id = $2`, t.ID, msgRef); err != nil {
+		return err
+	}
+	return addThreadID(ctx, tx, t.ID, in.MessageID)
+}
+
+// aligned reports whether email's domain equals, or is a subdomain of, one
+// of the authenticated domains.
+func aligned(email string, domains []string) bool {
+	_, d, ok := strings.Cut(strings.ToLower(email), "@")
+	if !ok {
+		return false
+	}
+	for _, pass := range domains {
+		pass = strings.ToLower(pass)
+		if d == pass || strings.HasSuffix(d, "."+pass) {
+			return true
+		}
+	}
+	return false
+}
+
+// respond records an agent's public response and mails it to the customer
+// and collaborators. The first response meets the first-response target.
+func (s *Store) respond(ctx context.Context, tx pgx.Tx, t *Ticket, agent *staff, body string, msgRef int64, inReplyTo string, now time.Time) error {
+	if err := addEntry(ctx, tx, t.ID, entry{kind: EntryResponse, agentID: agent.id, body: body, messageRef: msgRef}, now); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE tickets SET first_responded_at = coalesce(first_responded_at, $2), updated_at = $2 WHERE id = $1`,
+		t.ID, now); err != nil {
+		return fmt.Errorf("record response on %d: %w", t.Number, err)
+	}
+	return s.mailCustomers(ctx, tx, t, TemplateResponse, "", map[string]any{"Body": body, "Agent": agent.name}, now)
+}
+
+// mailCustomers queues a mail to the customer and every collaborator.
+func (s *Store) mailCustomers(ctx context.Context, tx pgx.Tx, t *Ticket, template, inReplyTo string, data map[string]any, now time.Time) error {
+	to := []Address{t.Customer}
+	for _, c := range t.Collaborators {
+		to = append(to, Address{Email: c})
+	}
+	for _, a := range to {
+		if err := s.queue(ctx, tx, now, outMail{ticket: t, template: template, to: a, inReplyTo: inReplyTo, data: data}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addNote records an internal note and mails it to the assignee and the
+// ticket's team, never to the customer.
+func (s *Store) addNote(ctx context.Context, tx pgx.Tx, t *Ticket, author *staff, body string, msgRef int64, now time.Time) error {
+	if err := addEntry(ctx, tx, t.ID, entry{kind: EntryNote, agentID: author.id, body: body, messageRef: msgRef}, now); err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT DISTINCT a.id, a.name, a.email FROM agents a
+		LEFT JOIN agent_teams at ON at.agent_id = a.id
+		WHERE a.active AND a.id <> $1 AND (a.id = $2 OR at.team_id = $3) ORDER BY a.id`,
+		author.id, t.assigneeID, t.teamID)
+	if err != nil {
+		return fmt.Errorf("find note recipients: %w", err)
+	}
+	type who struct {
+		id   int64
+		addr Address
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (who, error) {
+		var w who
+		return w, r.Scan(&w.id, &w.addr.Name, &w.addr.Email)
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range list {
+		if err := s.queue(ctx, tx, now, outMail{ticket: t, template: TemplateNote, to: w.addr, agentID: w.id,
+			data: map[string]any{"Body": body, "From": author.name}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Act applies commands (and an optional response or note body) to a ticket
+// as the agent with email asAgent: the admin CLI's path, the same as mail's.
+func (s *Store) Act(ctx context.Context, number int64, asAgent string, cmds []Command, body string, now time.Time) ([]string, error) {
+	var changes []string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		agent, err := agentByEmail(ctx, tx, asAgent)
+		if err != nil {
+			return err
+		}
+		if agent == nil {
+			return fmt.Errorf("no active agent with email %q", asAgent)
+		}
+		t, err := ticketByNumber(ctx, tx, number, true)
+		if err != nil {
+			return err
+		}
+		if t == nil {
+			return fmt.Errorf("ticket %d: %w", number, ErrNotFound)
+		}
+		changes, err = s.applyCommands(ctx, tx, t, agent, cmds, now)
+		if err != nil {
+			return err
+		}
+		if body == "" {
+			return nil
+		}
+		if len(cmds) > 0 && cmds[len(cmds)-1].Name == "note" {
+			return s.addNote(ctx, tx, t, agent, body, 0, now)
+		}
+		changes = append(changes, "response sent to "+t.Customer.Email)
+		return s.respond(ctx, tx, t, agent, body, 0, "", now)
+	})
+	return changes, err
+}

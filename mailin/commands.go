@@ -1,0 +1,71 @@
+package mailin
+
+import (
+	"strings"
+
+	"helpdesk/core"
+)
+
+// ParseCommands reads the command lines at the top of an agent's mail: lines
+// starting with "/" before any other text (blank lines between them are
+// fine). It returns them and the text that follows. /note ends the commands:
+// everything after it is the note. Arguments may be quoted with "…" or '…'.
+// Whether a command exists is core's decision, so a typo becomes a clear
+// error mail rather than text sent to the customer.
+func ParseCommands(text string) (cmds []core.Command, rest string) {
+	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
+	i := 0
+	for ; i < len(lines); i++ {
+		t := strings.TrimSpace(lines[i])
+		if t == "" {
+			continue
+		}
+		if !strings.HasPrefix(t, "/") || len(t) < 2 {
+			break
+		}
+		fields := splitArgs(t[1:])
+		if len(fields) == 0 {
+			break
+		}
+		c := core.Command{Line: i + 1, Raw: t, Name: strings.ToLower(fields[0]), Args: fields[1:]}
+		cmds = append(cmds, c)
+		if c.Name == "note" {
+			// "/note some text" keeps the text on the same line as the note.
+			inline := strings.TrimSpace(strings.TrimPrefix(t[1:], fields[0]))
+			rest = strings.TrimSpace(inline + "\n" + strings.Join(lines[i+1:], "\n"))
+			return cmds, rest
+		}
+	}
+	return cmds, strings.TrimSpace(strings.Join(lines[i:], "\n"))
+}
+
+// splitArgs splits on spaces, keeping quoted runs together.
+func splitArgs(s string) []string {
+	var out []string
+	var cur strings.Builder
+	var quote rune
+	inArg := false
+	for _, r := range s {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '"' || r == '\'':
+			quote, inArg = r, true
+		case r == ' ' || r == '\t':
+			if inArg {
+				out = append(out, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteRune(r)
+			inArg = true
+		}
+	}
+	if inArg {
+		out = append(out, cur.String())
+	}
+	return out
+}
