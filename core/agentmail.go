@@ -169,32 +169,11 @@ func (s *Store) addNote(ctx context.Context, tx pgx.Tx, t *Ticket, author *staff
 	if err := addEntry(ctx, tx, t.ID, entry{kind: EntryNote, agentID: author.id, body: body, messageRef: msgRef}, now); err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, `
-		SELECT DISTINCT a.id, a.name, a.email FROM agents a
-		LEFT JOIN agent_teams at ON at.agent_id = a.id
-		WHERE a.active AND a.id <> $1 AND (a.id = $2 OR at.team_id = $3) ORDER BY a.id`,
-		author.id, t.assigneeID, t.teamID)
-	if err != nil {
-		return fmt.Errorf("find note recipients: %w", err)
-	}
-	type who struct {
-		id   int64
-		addr Address
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (who, error) {
-		var w who
-		return w, r.Scan(&w.id, &w.addr.Name, &w.addr.Email)
-	})
+	list, err := agentsWhere(ctx, tx, `a.id <> $1 AND (a.id = $2 OR at.team_id = $3)`, author.id, t.assigneeID, t.teamID)
 	if err != nil {
 		return err
 	}
-	for _, w := range list {
-		if err := s.queue(ctx, tx, now, outMail{ticket: t, template: TemplateNote, to: w.addr, agentID: w.id,
-			data: map[string]any{"Body": body, "From": author.name}}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.mailAgents(ctx, tx, now, t, list, TemplateNote, "", map[string]any{"Body": body, "From": author.name})
 }
 
 // Act applies commands (and an optional response or note body) to a ticket

@@ -187,10 +187,13 @@ func (s *Store) applyCommand(ctx context.Context, tx pgx.Tx, t *Ticket, by *staf
 		}
 		var id int64
 		var name string
-		if err := tx.QueryRow(ctx, `SELECT id, name FROM teams WHERE lower(name) = lower($1)`, arg).Scan(&id, &name); err != nil {
+		var dept *int64
+		if err := tx.QueryRow(ctx, `SELECT id, name, department_id FROM teams WHERE lower(name) = lower($1)`, arg).Scan(&id, &name, &dept); err != nil {
 			return "", fmt.Errorf("no team named %q", arg)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE tickets SET team_id = $2, updated_at = $3 WHERE id = $1`, t.ID, id, now); err != nil {
+		// Moving a ticket to a team moves it to the team's department too.
+		if _, err := tx.Exec(ctx, `UPDATE tickets SET team_id = $2, department_id = coalesce($4, department_id), updated_at = $3
+			WHERE id = $1`, t.ID, id, now, dept); err != nil {
 			return "", err
 		}
 		return "team: " + name, addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: EventTeam, agentID: by.id,

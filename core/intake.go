@@ -399,40 +399,16 @@ func (s *Store) openTicket(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef i
 	return s.alertNewTicket(ctx, tx, t, in, now)
 }
 
-// alertNewTicket tells the assignee, or failing that the admins, about a new ticket.
+// alertNewTicket tells the admins, the assignee and, when nobody is
+// assigned, the team's agents who are not away, about a new ticket.
 func (s *Store) alertNewTicket(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound, now time.Time) error {
-	var rows pgx.Rows
-	var err error
-	if t.assigneeID != 0 {
-		rows, err = tx.Query(ctx, `SELECT id, name, email FROM agents WHERE id = $1 AND active`, t.assigneeID)
-	} else if t.teamID != 0 {
-		rows, err = tx.Query(ctx, `SELECT a.id, a.name, a.email FROM agents a JOIN agent_teams at ON at.agent_id = a.id
-			WHERE at.team_id = $1 AND a.active AND NOT a.away ORDER BY a.id`, t.teamID)
-	} else {
-		rows, err = tx.Query(ctx, `SELECT id, name, email FROM agents WHERE role = 'admin' AND active ORDER BY id`)
-	}
+	list, err := agentsWhere(ctx, tx, `a.role = 'admin' OR a.id = $1 OR ($1 = 0 AND at.team_id = $2 AND NOT a.away)`,
+		t.assigneeID, t.teamID)
 	if err != nil {
-		return fmt.Errorf("find agents to alert: %w", err)
+		return err
 	}
-	type who struct {
-		id   int64
-		addr Address
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (who, error) {
-		var w who
-		err := r.Scan(&w.id, &w.addr.Name, &w.addr.Email)
-		return w, err
-	})
-	if err != nil {
-		return fmt.Errorf("find agents to alert: %w", err)
-	}
-	for _, w := range list {
-		if err := s.queue(ctx, tx, now, outMail{ticket: t, template: TemplateNewTicketAlert, to: w.addr, agentID: w.id,
-			inReplyTo: in.MessageID, data: map[string]any{"From": in.From.String(), "Body": in.Text}}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.mailAgents(ctx, tx, now, t, list, TemplateNewTicketAlert, in.MessageID,
+		map[string]any{"From": in.From.String(), "Body": in.Text})
 }
 
 func upsertCustomer(ctx context.Context, tx pgx.Tx, a Address, now time.Time) (int64, error) {

@@ -58,28 +58,11 @@ func (s *Store) QuarantineList(ctx context.Context) ([]QuarantinedMessage, error
 	})
 }
 
-// alertAdmins queues one mail to every active admin.
+// alertAdmins queues one mail to every active admin, about no ticket.
 func (s *Store) alertAdmins(ctx context.Context, tx pgx.Tx, now time.Time, template string, data map[string]any) error {
-	rows, err := tx.Query(ctx, `SELECT id, name, email FROM agents WHERE role = 'admin' AND active ORDER BY id`)
+	admins, err := agentsWhere(ctx, tx, `a.role = 'admin'`)
 	if err != nil {
-		return fmt.Errorf("find admins: %w", err)
+		return err
 	}
-	type admin struct {
-		id   int64
-		addr Address
-	}
-	admins, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (admin, error) {
-		var a admin
-		err := r.Scan(&a.id, &a.addr.Name, &a.addr.Email)
-		return a, err
-	})
-	if err != nil {
-		return fmt.Errorf("find admins: %w", err)
-	}
-	for _, a := range admins {
-		if err := s.queue(ctx, tx, now, outMail{template: template, to: a.addr, agentID: a.id, data: data}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.mailAgents(ctx, tx, now, nil, admins, template, "", data)
 }

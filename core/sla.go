@@ -57,12 +57,11 @@ func (s *Store) checkSLABatch(ctx context.Context, now time.Time, limit int) (in
 				return err
 			}
 			data := map[string]any{"Target": target, "Due": due.UTC().Format("2006-01-02 15:04 MST"), "Late": late.String()}
-			if t.Assignee != nil {
-				if err := s.queue(ctx, tx, now, outMail{ticket: t, template: TemplateSLABreach, to: *t.Assignee, agentID: t.assigneeID, data: data}); err != nil {
-					return err
-				}
+			list, err := agentsWhere(ctx, tx, `a.role = 'admin' OR a.id = $1`, t.assigneeID)
+			if err != nil {
+				return err
 			}
-			if err := s.alertAdminsOnTicket(ctx, tx, t, now, TemplateSLABreach, data); err != nil {
+			if err := s.mailAgents(ctx, tx, now, t, list, TemplateSLABreach, "", data); err != nil {
 				return err
 			}
 		}
@@ -70,31 +69,4 @@ func (s *Store) checkSLABatch(ctx context.Context, now time.Time, limit int) (in
 		return nil
 	})
 	return n, err
-}
-
-// alertAdminsOnTicket mails every admin about a ticket, skipping the assignee
-// (who is mailed separately).
-func (s *Store) alertAdminsOnTicket(ctx context.Context, tx pgx.Tx, t *Ticket, now time.Time, template string, data map[string]any) error {
-	rows, err := tx.Query(ctx, `SELECT id, name, email FROM agents WHERE role = 'admin' AND active AND id <> $1 ORDER BY id`, t.assigneeID)
-	if err != nil {
-		return fmt.Errorf("find admins: %w", err)
-	}
-	type admin struct {
-		id   int64
-		addr Address
-	}
-	admins, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (admin, error) {
-		var a admin
-		err := r.Scan(&a.id, &a.addr.Name, &a.addr.Email)
-		return a, err
-	})
-	if err != nil {
-		return fmt.Errorf("find admins: %w", err)
-	}
-	for _, a := range admins {
-		if err := s.queue(ctx, tx, now, outMail{ticket: t, template: template, to: a.addr, agentID: a.id, data: data}); err != nil {
-			return err
-		}
-	}
-	return nil
 }

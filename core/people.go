@@ -1,0 +1,40 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// recipient is an agent to mail: their token names them.
+type recipient struct {
+	id   int64
+	addr Address
+}
+
+// agentsWhere lists active agents matching a condition on agents a (and
+// agent_teams at, joined), each once, in id order.
+func agentsWhere(ctx context.Context, tx pgx.Tx, cond string, args ...any) ([]recipient, error) {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT a.id, a.name, a.email FROM agents a
+		LEFT JOIN agent_teams at ON at.agent_id = a.id WHERE a.active AND (`+cond+`) ORDER BY a.id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find agents: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (recipient, error) {
+		var w recipient
+		return w, r.Scan(&w.id, &w.addr.Name, &w.addr.Email)
+	})
+}
+
+// mailAgents queues one mail per agent about ticket t (nil for none).
+func (s *Store) mailAgents(ctx context.Context, tx pgx.Tx, now time.Time, t *Ticket, list []recipient, template, inReplyTo string, data map[string]any) error {
+	for _, w := range list {
+		if err := s.queue(ctx, tx, now, outMail{ticket: t, template: template, to: w.addr, agentID: w.id,
+			inReplyTo: inReplyTo, data: data}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
