@@ -57,6 +57,7 @@ type rig struct {
 	sink    *mailouttest.Sink
 	daemon  *exec.Cmd
 	logs    *bytes.Buffer
+	seen    map[string]bool // Message-IDs waitSent already returned
 }
 
 func newRig(t *testing.T) *rig {
@@ -103,6 +104,10 @@ default_topic = "SEV-A"
 [[routes]]
 address = "emergency@desk.test"
 topic = "SEV-A"
+
+[[routes]]
+match = "(?i)cannot pay"
+topic = "SEV-B"
 
 [[departments]]
 name = "Support"
