@@ -44,7 +44,8 @@ func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound
 		reason = "From is an agent but the mail has no token issued to them and no trusted DKIM/DMARC pass"
 	}
 	if !verified {
-		res.Ticket, res.Action = t.Number, "unverified agent mail: kept as internal record ("+reason+")"
+		res.Ticket, res.Unverified = t.Number, true
+		res.Action = "unverified agent mail: kept as internal record (" + reason + ")"
 		return true, addEntry(ctx, tx, t.ID, entry{kind: EntryNote, body: in.Text, messageRef: msgRef,
 			data: map[string]any{"unverified": true, "reason": reason, "from": in.From.Email}}, now)
 	}

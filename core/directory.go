@@ -27,6 +27,9 @@ type Department struct{ Name string }
 type Team struct {
 	Name       string
 	Department string
+	// AutoAssign hands new tickets to the team's members in turn,
+	// skipping those marked away.
+	AutoAssign bool
 }
 
 // Role decides what an agent may do.
@@ -79,10 +82,10 @@ func (s *Store) SyncDirectory(ctx context.Context, d Directory) error {
 		}
 		for _, t := range d.Teams {
 			if _, err := tx.Exec(ctx, `
-				INSERT INTO teams (name, department_id)
-				VALUES ($1, (SELECT id FROM departments WHERE name = nullif($2, '')))
-				ON CONFLICT (name) DO UPDATE SET department_id = excluded.department_id`,
-				t.Name, t.Department); err != nil {
+				INSERT INTO teams (name, department_id, auto_assign)
+				VALUES ($1, (SELECT id FROM departments WHERE name = nullif($2, '')), $3)
+				ON CONFLICT (name) DO UPDATE SET department_id = excluded.department_id, auto_assign = excluded.auto_assign`,
+				t.Name, t.Department, t.AutoAssign); err != nil {
 				return fmt.Errorf("team %q: %w", t.Name, err)
 			}
 		}

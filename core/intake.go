@@ -89,10 +89,12 @@ func (in *Inbound) Key() string {
 
 // IngestResult says what Ingest did with a message.
 type IngestResult struct {
-	Duplicate bool   // already stored: nothing changed but the checkpoint
-	Ticket    int64  // ticket number, 0 when the message joined no ticket
-	Created   bool   // a new ticket was opened
-	Action    string // short description for logs and the explain command
+	Duplicate bool  // already stored: nothing changed but the checkpoint
+	Ticket    int64 // ticket number, 0 when the message joined no ticket
+	Created   bool  // a new ticket was opened
+	// Unverified: the mail claimed to be an agent's and could not prove it.
+	Unverified bool
+	Action     string // short description for logs and the explain command
 }
 
 // ReopenWindow is how long after resolution a customer reply reopens a
@@ -381,6 +383,11 @@ func (s *Store) openTicket(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef i
 	if err := addEntry(ctx, tx, id, entry{kind: EntryMessage, customerID: custID, body: in.Text, messageRef: msgRef}, now); err != nil {
 		return err
 	}
+	if route.assigneeID == nil && route.teamID != nil {
+		if err := roundRobin(ctx, tx, id, *route.teamID, now); err != nil {
+			return err
+		}
+	}
 	t, err := ticketByNumber(ctx, tx, number, false)
 	if err != nil {
 		return err
@@ -409,6 +416,40 @@ func (s *Store) alertNewTicket(ctx context.Context, tx pgx.Tx, t *Ticket, in *In
 	}
 	return s.mailAgents(ctx, tx, now, t, list, TemplateNewTicketAlert, in.MessageID,
 		map[string]any{"From": in.From.String(), "Body": in.Text})
+}
+
+// roundRobin assigns a new ticket to the next member of an auto-assigning
+// team who is not away, after the one who got the team's last ticket. The
+// team row is locked so concurrent intakes take turns properly.
+func roundRobin(ctx context.Context, tx pgx.Tx, ticketID, teamID int64, now time.Time) error {
+	var auto bool
+	var last int64
+	var team string
+	err := tx.QueryRow(ctx, `SELECT auto_assign, coalesce(last_assignee, 0), name FROM teams WHERE id = $1 FOR UPDATE`, teamID).
+		Scan(&auto, &last, &team)
+	if err != nil || !auto {
+		return err
+	}
+	var next int64
+	var email string
+	err = tx.QueryRow(ctx, `
+		SELECT a.id, a.email FROM agents a JOIN agent_teams at ON at.agent_id = a.id
+		WHERE at.team_id = $1 AND a.active AND NOT a.away
+		ORDER BY (a.id <= $2), a.id LIMIT 1`, teamID, last).Scan(&next, &email)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // everyone is away: the team's alert goes out unassigned
+	}
+	if err != nil {
+		return fmt.Errorf("round-robin in team %s: %w", team, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE teams SET last_assignee = $2 WHERE id = $1`, teamID, next); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE tickets SET assignee_id = $2 WHERE id = $1`, ticketID, next); err != nil {
+		return err
+	}
+	return addEntry(ctx, tx, ticketID, entry{kind: EntryEvent, event: EventAssigned,
+		data: map[string]any{"to": email, "rule": "round-robin in team " + team}}, now)
 }
 
 func upsertCustomer(ctx context.Context, tx pgx.Tx, a Address, now time.Time) (int64, error) {

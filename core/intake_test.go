@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -224,5 +225,39 @@ func TestMigrateRefusesNewerDatabase(t *testing.T) {
 	}
 	if _, err := s.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "9999") {
 		t.Errorf("got %v, want a refusal naming version 9999", err)
+	}
+}
+
+func TestRoundRobinSkipsAgentsAway(t *testing.T) {
+	ctx := context.Background()
+	s := coretest.NewStore(t)
+	dir := coretest.Seed
+	dir.Teams = []core.Team{{Name: "Level 1 Support", Department: "Support", AutoAssign: true}}
+	dir.Agents = append(append([]core.Agent{}, dir.Agents...),
+		core.Agent{Email: "ivy@desk.test", Name: "Ivy", Role: core.RoleAgent, Teams: []string{"Level 1 Support"}, Away: true},
+		core.Agent{Email: "otto@desk.test", Name: "Otto", Role: core.RoleAgent, Teams: []string{"Level 1 Support"}})
+	if err := s.SyncDirectory(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := 0; i < 4; i++ {
+		in := greg(fmt.Sprintf("rr%d@example.com", i))
+		in.Topic = "SEV-C"
+		res, err := s.Ingest(ctx, in, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		th, err := s.ShowTicket(ctx, res.Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.Ticket.Assignee == nil {
+			t.Fatalf("ticket %d unassigned", res.Ticket)
+		}
+		got = append(got, th.Ticket.Assignee.Email)
+	}
+	want := "garnet@desk.test,otto@desk.test,garnet@desk.test,otto@desk.test"
+	if strings.Join(got, ",") != want {
+		t.Errorf("assignees %v, want %s (Ivy is away)", got, want)
 	}
 }

@@ -185,7 +185,7 @@ func TestCommandRefusals(t *testing.T) {
 			extra: "Authentication-Results: evil.test; dkim=pass header.d=desk.test\r\n", body: "/close\nDone", wantInAction: "unverified"},
 		{name: "trusted auth results below a forged one", from: "admin@desk.test", to: "support@desk.test",
 			extra: "Authentication-Results: evil.test; dkim=pass header.d=desk.test\r\nAuthentication-Results: mx.desk.test; dkim=pass header.d=desk.test\r\n",
-			body: "/close\nDone", wantInAction: "unverified"},
+			body:  "/close\nDone", wantInAction: "unverified"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -265,11 +265,15 @@ func TestEveryCommand(t *testing.T) {
 		body  string
 		check func(core.Ticket) string
 	}{
-		{"/take", func(t core.Ticket) string { return want(t.Assignee != nil && t.Assignee.Email == "admin@desk.test", "taken by admin") }},
+		{"/take", func(t core.Ticket) string {
+			return want(t.Assignee != nil && t.Assignee.Email == "admin@desk.test", "taken by admin")
+		}},
 		{"/team 'level 1 support'", func(t core.Ticket) string { return want(t.Team == "Level 1 Support", "team set") }},
 		{"/priority HIGH", func(t core.Ticket) string { return want(t.Priority == core.PriorityHigh, "priority high") }},
 		{"/sla \"SEV-B\"", func(t core.Ticket) string { return want(t.SLAPlan == "SEV-B", "plan SEV-B") }},
-		{"/topic sev-a", func(t core.Ticket) string { return want(t.HelpTopic == "SEV-A" && t.SLAPlan == "SEV-A", "topic and plan SEV-A") }},
+		{"/topic sev-a", func(t core.Ticket) string {
+			return want(t.HelpTopic == "SEV-A" && t.SLAPlan == "SEV-A", "topic and plan SEV-A")
+		}},
 		{"/status pending", func(t core.Ticket) string { return want(t.Status == core.StatusPending, "pending") }},
 		{"/resolve", func(t core.Ticket) string { return want(t.Status == core.StatusResolved, "resolved") }},
 		{"/reopen", func(t core.Ticket) string { return want(t.Status == core.StatusOpen, "reopened") }},

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"helpdesk/core"
@@ -34,6 +35,8 @@ type Intake struct {
 	Limits            Limits
 	Log               *slog.Logger
 	Now               func() time.Time
+
+	unverified atomic.Int64 // forged or unproven agent mails seen
 }
 
 // Source says where a message came from.
@@ -73,6 +76,11 @@ func (in *Intake) Deliver(ctx context.Context, src Source, raw []byte) (Outcome,
 		return Outcome{}, err
 	}
 	out := Outcome{IngestResult: res, Class: msg.Class, Reason: msg.ClassReason}
+	if res.Unverified {
+		n := in.unverified.Add(1)
+		in.log().Warn("unverified agent mail kept as internal record", "mailbox", src.Mailbox, "from", msg.From.Email,
+			"ticket", res.Ticket, "action", res.Action, "unverified_total", n)
+	}
 	in.log().Info("message delivered", "mailbox", src.Mailbox, "message_id", msg.MessageID, "class", msg.Class,
 		"ticket", res.Ticket, "action", res.Action)
 	return out, nil

@@ -45,6 +45,7 @@ type Config struct {
 	Teams []struct {
 		Name       string `toml:"name"`
 		Department string `toml:"department"`
+		AutoAssign bool   `toml:"auto_assign"`
 	} `toml:"teams"`
 	Agents     []AgentConfig     `toml:"agents"`
 	SLAPlans   []SLAPlanConfig   `toml:"sla_plans"`
@@ -548,7 +549,7 @@ func (c *Config) Directory() core.Directory {
 		d.Departments = append(d.Departments, core.Department{Name: x.Name})
 	}
 	for _, x := range c.Teams {
-		d.Teams = append(d.Teams, core.Team{Name: x.Name, Department: x.Department})
+		d.Teams = append(d.Teams, core.Team{Name: x.Name, Department: x.Department, AutoAssign: x.AutoAssign})
 	}
 	for _, x := range c.Agents {
 		d.Agents = append(d.Agents, core.Agent{Email: strings.ToLower(x.Email), Name: x.Name, Role: core.Role(x.Role), Teams: x.Teams, Away: x.Away})

@@ -9,7 +9,10 @@ CREATE TABLE departments (
 CREATE TABLE teams (
     id            bigserial PRIMARY KEY,
     name          text NOT NULL UNIQUE,
-    department_id bigint REFERENCES departments(id)
+    department_id bigint REFERENCES departments(id),
+    -- round-robin assignment of new tickets among members who are not away
+    auto_assign   boolean NOT NULL DEFAULT false,
+    last_assignee bigint
 );
 
 CREATE TABLE agents (
