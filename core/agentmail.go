@@ -147,6 +147,10 @@ func (s *Store) respond(ctx context.Context, tx pgx.Tx, t *Ticket, agent *staff,
 		t.ID, now); err != nil {
 		return fmt.Errorf("record response on %d: %w", t.Number, err)
 	}
+	// The first response meets its target: its ladder steps no longer apply.
+	if err := s.resetSLA(ctx, tx, t.ID, now); err != nil {
+		return err
+	}
 	return s.mailCustomers(ctx, tx, t, TemplateResponse, "", map[string]any{"Body": body, "Agent": agent.name}, now)
 }
 

@@ -314,32 +314,37 @@ func (s *Store) setPriority(ctx context.Context, tx pgx.Tx, t *Ticket, p Priorit
 		data: map[string]any{"from": string(t.Priority), "to": string(p)}}, now)
 }
 
-// setSLA moves a ticket to another plan and recomputes its due times from
-// its creation, so a lower plan relaxes the targets and a higher one tightens them.
+// setSLA moves a ticket to another plan. The business time already on the
+// clock counts against the new plan's targets, so a lower plan relaxes the
+// due times and a higher one tightens them. The overdue flag is re-earned
+// against the new targets.
 func (s *Store) setSLA(ctx context.Context, tx pgx.Tx, t *Ticket, plan string, by actor, now time.Time) (string, error) {
 	var id int64
 	var name string
-	var first, res int64
-	err := tx.QueryRow(ctx, `SELECT id, name, first_response_seconds, resolution_seconds FROM sla_plans WHERE lower(name) = lower($1)`,
-		plan).Scan(&id, &name, &first, &res)
-	if err != nil {
+	if err := tx.QueryRow(ctx, `SELECT id, name FROM sla_plans WHERE lower(name) = lower($1)`, plan).Scan(&id, &name); err != nil {
 		return "", fmt.Errorf("no SLA plan named %q", plan)
 	}
-	frDue := t.CreatedAt.Add(time.Duration(first) * time.Second)
-	resDue := t.CreatedAt.Add(time.Duration(res) * time.Second)
-	// A plan change starts a new deal: the overdue flag is re-earned against
-	// the new targets, and the checker's fired steps for the old ones no
-	// longer apply.
-	if _, err := tx.Exec(ctx, `UPDATE tickets SET sla_plan_id = $2, first_response_due = $3, resolution_due = $4,
-		overdue = false, updated_at = $5 WHERE id = $1`, t.ID, id, frDue, resDue, now); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE tickets SET sla_plan_id = $2, overdue = false, updated_at = $3 WHERE id = $1`,
+		t.ID, id, now); err != nil {
 		return "", fmt.Errorf("set sla of %d: %w", t.Number, err)
 	}
-	data := map[string]any{"from": t.SLAPlan, "to": name,
-		"first_response_due": frDue.UTC().Format(time.RFC3339), "resolution_due": resDue.UTC().Format(time.RFC3339)}
-	if err := addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: EventSLA, agentID: by.agentID, data: data}, now); err != nil {
+	if err := s.resetSLA(ctx, tx, t.ID, now); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("SLA plan: %s (resolution due %s)", name, resDue.UTC().Format("2006-01-02 15:04 MST")), nil
+	var frDue, resDue *time.Time
+	if err := tx.QueryRow(ctx, `SELECT first_response_due, resolution_due FROM tickets WHERE id = $1`, t.ID).Scan(&frDue, &resDue); err != nil {
+		return "", err
+	}
+	data := map[string]any{"from": t.SLAPlan, "to": name}
+	change := "SLA plan: " + name
+	if frDue != nil {
+		data["first_response_due"] = frDue.UTC().Format(time.RFC3339)
+	}
+	if resDue != nil {
+		data["resolution_due"] = resDue.UTC().Format(time.RFC3339)
+		change += " (resolution due " + resDue.UTC().Format("2006-01-02 15:04 MST") + ")"
+	}
+	return change, addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: EventSLA, agentID: by.agentID, data: data}, now)
 }
 
 func (s *Store) setTopic(ctx context.Context, tx pgx.Tx, t *Ticket, topic string, by actor, now time.Time) (string, error) {

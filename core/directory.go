@@ -51,13 +51,13 @@ type Agent struct {
 	Away  bool     `json:"away"`
 }
 
-// SLAPlan sets the targets a ticket is held to. Policy carries the schedule,
-// the pausing statuses and the escalation ladder as JSON.
+// SLAPlan sets the targets a ticket is held to, and Policy the schedule,
+// the pausing statuses and the escalation ladder.
 type SLAPlan struct {
 	Name          string
 	FirstResponse time.Duration
 	Resolution    time.Duration
-	Policy        json.RawMessage
+	Policy        SLAPolicy
 }
 
 // HelpTopic is what a request is about; it decides routing and timing.
@@ -114,9 +114,12 @@ func (s *Store) SyncDirectory(ctx context.Context, d Directory) error {
 			return fmt.Errorf("deactivate agents: %w", err)
 		}
 		for _, p := range d.SLAPlans {
-			policy := p.Policy
-			if len(policy) == 0 {
-				policy = json.RawMessage(`{}`)
+			if _, err := p.Policy.Schedule(); err != nil {
+				return fmt.Errorf("sla plan %q: %w", p.Name, err)
+			}
+			policy, err := json.Marshal(p.Policy)
+			if err != nil {
+				return err
 			}
 			if _, err := tx.Exec(ctx, `
 				INSERT INTO sla_plans (name, first_response_seconds, resolution_seconds, policy)

@@ -324,14 +324,16 @@ func (s *Store) openTicket(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef i
 	var id, number int64
 	err = tx.QueryRow(ctx, `
 		INSERT INTO tickets (subject, priority, customer_id, help_topic_id, department_id, team_id, assignee_id,
-			sla_plan_id, first_response_due, resolution_due, mailbox, root_message_id, linked_ticket_id, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, nullif($13, 0::bigint), $14, $14)
+			sla_plan_id, mailbox, root_message_id, linked_ticket_id, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, 0::bigint), $12, $12)
 		RETURNING id, number`,
 		CleanSubject(in.Subject), string(route.priority), custID, route.topicID, route.departmentID, route.teamID,
-		route.assigneeID, route.slaID, route.dueFirstResponse(now), route.dueResolution(now),
-		in.Mailbox, root, linked, now).Scan(&id, &number)
+		route.assigneeID, route.slaID, in.Mailbox, root, linked, now).Scan(&id, &number)
 	if err != nil {
 		return fmt.Errorf("create ticket: %w", err)
+	}
+	if err := s.resetSLA(ctx, tx, id, now); err != nil {
+		return err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE messages SET ticket_id = $1 WHERE id = $2`, id, msgRef); err != nil {
 		return err

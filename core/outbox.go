@@ -42,7 +42,8 @@ type outMail struct {
 	agentID   int64 // the recipient's agent id: their reply token names them
 	inReplyTo string
 	data      map[string]any
-	attach    int64 // messages.id of an original to attach
+	attach    int64     // messages.id of an original to attach
+	notBefore time.Time // hold the mail until then (zero: send now)
 }
 
 // queue writes a mail to the outbox inside the caller's transaction, so a
@@ -68,16 +69,41 @@ func (s *Store) queue(ctx context.Context, tx pgx.Tx, now time.Time, m outMail) 
 		}
 		return nil
 	}
+	row, err := s.buildRow(m, now)
+	if err != nil {
+		return err
+	}
+	return insertRows(ctx, tx, []outboxRow{row})
+}
+
+// outboxRow is an outbox row ready to insert.
+type outboxRow struct {
+	ticketID  *int64
+	template  string
+	recipient string
+	messageID string
+	inReplyTo string
+	refs      string
+	data      []byte
+	attach    int64
+	notBefore time.Time // no attempt before this instant
+}
+
+// buildRow fills a mail's template data from its ticket and fixes its
+// Message-ID and threading headers. It touches no database.
+func (s *Store) buildRow(m outMail, now time.Time) (outboxRow, error) {
 	data := map[string]any{}
 	for k, v := range m.data {
 		data[k] = v
 	}
 	data["ToName"], data["ToEmail"] = m.to.Name, m.to.Email
-	var ticketID *int64
+	row := outboxRow{template: m.template, recipient: m.to.String(), inReplyTo: m.inReplyTo, attach: m.attach, notBefore: now}
+	if !m.notBefore.IsZero() {
+		row.notBefore = m.notBefore
+	}
 	var number int64
-	var refs string
 	if t := m.ticket; t != nil {
-		ticketID, number = &t.ID, t.Number
+		row.ticketID, number = &t.ID, t.Number
 		data["Number"], data["Subject"], data["Status"], data["Priority"] = t.Number, t.Subject, string(t.Status), string(t.Priority)
 		data["Customer"] = t.Customer.String()
 		data["Topic"], data["SLAPlan"], data["Team"] = t.HelpTopic, t.SLAPlan, t.Team
@@ -85,28 +111,49 @@ func (s *Store) queue(ctx context.Context, tx pgx.Tx, now time.Time, m outMail) 
 			data["Assignee"] = t.Assignee.String()
 		}
 		data["ReplyToken"] = s.MintToken(ReplyToken{Ticket: t.Number, Agent: m.agentID})
-		refs = t.RootMessageID
+		row.refs = t.RootMessageID
 		if m.inReplyTo != "" && m.inReplyTo != t.RootMessageID {
-			refs += " " + m.inReplyTo
+			row.refs += " " + m.inReplyTo
+		}
+		if row.inReplyTo == "" {
+			row.inReplyTo = t.RootMessageID
 		}
 	}
-	inReplyTo := m.inReplyTo
-	if inReplyTo == "" && m.ticket != nil {
-		inReplyTo = m.ticket.RootMessageID
+	var err error
+	if row.data, err = json.Marshal(data); err != nil {
+		return row, fmt.Errorf("encode mail data: %w", err)
 	}
-	body, err := json.Marshal(data)
-	if err != nil {
-		return fmt.Errorf("encode mail data: %w", err)
+	row.messageID = s.newMessageID(number)
+	return row, nil
+}
+
+// insertRows writes outbox rows, and remembers their Message-IDs for
+// threading replies, in two statements whatever their number.
+func insertRows(ctx context.Context, tx pgx.Tx, rows []outboxRow) error {
+	if len(rows) == 0 {
+		return nil
 	}
-	msgID := s.newMessageID(number)
+	n := len(rows)
+	ticketIDs, attach := make([]*int64, n), make([]int64, n)
+	templates, recipients, msgIDs, irts, refs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	datas, times := make([]string, n), make([]time.Time, n)
+	for i, r := range rows {
+		ticketIDs[i], attach[i], templates[i], recipients[i] = r.ticketID, r.attach, r.template, r.recipient
+		msgIDs[i], irts[i], refs[i], datas[i], times[i] = r.messageID, r.inReplyTo, r.refs, string(r.data), r.notBefore
+	}
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO outbox (ticket_id, template, recipient, message_id, in_reply_to, refs, data, attach_message_ref, next_attempt_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, 0::bigint), $9, $9)`,
-		ticketID, m.template, m.to.String(), msgID, inReplyTo, refs, body, m.attach, now); err != nil {
-		return fmt.Errorf("queue %s mail: %w", m.template, err)
+		SELECT t, tpl, rcpt, mid, irt, refs, data::jsonb, nullif(att, 0), nb, nb
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[])
+			AS u(t, tpl, rcpt, mid, irt, refs, data, att, nb)`,
+		ticketIDs, templates, recipients, msgIDs, irts, refs, datas, attach, times); err != nil {
+		return fmt.Errorf("queue mail: %w", err)
 	}
-	if ticketID != nil {
-		return addThreadID(ctx, tx, *ticketID, msgID)
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO thread_ids (message_id, ticket_id)
+		SELECT mid, t FROM unnest($1::text[], $2::bigint[]) AS u(mid, t) WHERE t IS NOT NULL
+		ON CONFLICT DO NOTHING`, msgIDs, ticketIDs); err != nil {
+		return fmt.Errorf("remember message ids: %w", err)
 	}
 	return nil
 }

@@ -4,20 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
 // route is what a help topic decides about a new ticket.
 type route struct {
-	topic, sla, team          string
-	topicID, slaID            *int64
-	departmentID, teamID      *int64
-	assigneeID                *int64
-	assignee                  *Address
-	priority                  Priority
-	firstResponse, resolution time.Duration
+	topic, sla, team     string
+	topicID, slaID       *int64
+	departmentID, teamID *int64
+	assigneeID           *int64
+	assignee             *Address
+	priority             Priority
 }
 
 // loadRoute reads a help topic's routing. An unknown or empty topic routes
@@ -28,16 +26,15 @@ func loadRoute(ctx context.Context, tx pgx.Tx, topic string) (route, error) {
 		return r, nil
 	}
 	var aName, aEmail *string
-	var frSecs, resSecs *int64
 	err := tx.QueryRow(ctx, `
-		SELECT h.name, h.id, h.priority, p.id, coalesce(p.name, ''), p.first_response_seconds, p.resolution_seconds,
+		SELECT h.name, h.id, h.priority, p.id, coalesce(p.name, ''),
 			h.department_id, h.team_id, coalesce(tm.name, ''), h.assignee_id, a.name, a.email
 		FROM help_topics h
 		LEFT JOIN sla_plans p ON p.id = h.sla_plan_id
 		LEFT JOIN teams tm ON tm.id = h.team_id
 		LEFT JOIN agents a ON a.id = h.assignee_id AND a.active
 		WHERE lower(h.name) = lower($1)`, topic).Scan(
-		&r.topic, &r.topicID, &r.priority, &r.slaID, &r.sla, &frSecs, &resSecs,
+		&r.topic, &r.topicID, &r.priority, &r.slaID, &r.sla,
 		&r.departmentID, &r.teamID, &r.team, &r.assigneeID, &aName, &aEmail)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return route{priority: PriorityNormal}, nil
@@ -50,25 +47,5 @@ func loadRoute(ctx context.Context, tx pgx.Tx, topic string) (route, error) {
 	} else {
 		r.assigneeID = nil
 	}
-	if frSecs != nil {
-		r.firstResponse = time.Duration(*frSecs) * time.Second
-		r.resolution = time.Duration(*resSecs) * time.Second
-	}
 	return r, nil
-}
-
-func (r route) dueFirstResponse(now time.Time) *time.Time {
-	if r.slaID == nil {
-		return nil
-	}
-	t := now.Add(r.firstResponse)
-	return &t
-}
-
-func (r route) dueResolution(now time.Time) *time.Time {
-	if r.slaID == nil {
-		return nil
-	}
-	t := now.Add(r.resolution)
-	return &t
 }

@@ -206,6 +206,9 @@ func (s *Store) setStatus(ctx context.Context, tx pgx.Tx, t *Ticket, to Status, 
 		event = EventReopened
 	}
 	t.Status = to
-	return addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: event, agentID: by.agentID,
-		data: map[string]any{"from": string(from), "to": string(to)}}, now)
+	if err := addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: event, agentID: by.agentID,
+		data: map[string]any{"from": string(from), "to": string(to)}}, now); err != nil {
+		return err
+	}
+	return s.resetSLA(ctx, tx, t.ID, now)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -125,6 +124,61 @@ type SLAPlanConfig struct {
 	Name          string        `toml:"name"`
 	FirstResponse time.Duration `toml:"first_response"`
 	Resolution    time.Duration `toml:"resolution"`
+	// Timezone and Hours make the clock run in business hours only.
+	Timezone   string           `toml:"timezone"`
+	Hours      []string         `toml:"hours"`
+	Holidays   []string         `toml:"holidays"`
+	Pause      []string         `toml:"pause"`
+	HoldAlerts bool             `toml:"hold_alerts"`
+	Escalation []EscalationStep `toml:"escalation"`
+}
+
+// EscalationStep is a rung of an SLA plan's ladder.
+type EscalationStep struct {
+	Target   string        `toml:"target"` // first_response or resolution
+	At       string        `toml:"at"`     // "75%" of the target, or "breach" (100%)
+	After    time.Duration `toml:"after"`  // business time after that point
+	Action   string        `toml:"action"` // warn, breach or escalate
+	Priority string        `toml:"priority"`
+	Team     string        `toml:"team"`
+	Agent    string        `toml:"agent"`
+}
+
+// policy turns the plan's schedule and ladder into core's form.
+func (p SLAPlanConfig) policy() (core.SLAPolicy, error) {
+	pol := core.SLAPolicy{Timezone: p.Timezone, Hours: p.Hours, Holidays: p.Holidays, HoldAlerts: p.HoldAlerts}
+	for _, st := range p.Pause {
+		s, err := core.ParseStatus(st)
+		if err != nil {
+			return pol, err
+		}
+		pol.Pause = append(pol.Pause, s)
+	}
+	for i, e := range p.Escalation {
+		step := core.EscalationStep{Target: e.Target, After: e.After, Action: e.Action, Team: e.Team, Agent: e.Agent}
+		switch at := strings.TrimSpace(e.At); {
+		case at == "breach" || at == "":
+			step.Fraction = 1
+		case strings.HasSuffix(at, "%"):
+			f, err := strconv.ParseFloat(strings.TrimSuffix(at, "%"), 64)
+			if err != nil || f < 0 {
+				return pol, fmt.Errorf("escalation %d: at %q: want a percentage such as \"75%%\" or \"breach\"", i+1, at)
+			}
+			step.Fraction = f / 100
+		default:
+			return pol, fmt.Errorf("escalation %d: at %q: want a percentage such as \"75%%\" or \"breach\"", i+1, at)
+		}
+		if e.Priority != "" {
+			pr, err := core.ParsePriority(e.Priority)
+			if err != nil {
+				return pol, fmt.Errorf("escalation %d: %w", i+1, err)
+			}
+			step.Priority = pr
+		}
+		pol.Ladder = append(pol.Ladder, step)
+	}
+	_, err := pol.Schedule()
+	return pol, err
 }
 
 // HelpTopicConfig routes and times the requests about one topic.
@@ -391,6 +445,9 @@ func (c *Config) validate() error {
 		if p.Resolution <= 0 {
 			return c.errorAt(fmt.Sprintf("sla_plans[%d].resolution", i), "must be a positive duration such as \"24h\"")
 		}
+		if _, err := p.policy(); err != nil {
+			return c.errorAt(fmt.Sprintf("sla_plans[%d].name", i), "%v", err)
+		}
 	}
 	agents := map[string]bool{}
 	for i, a := range c.Agents {
@@ -555,8 +612,8 @@ func (c *Config) Directory() core.Directory {
 		d.Agents = append(d.Agents, core.Agent{Email: strings.ToLower(x.Email), Name: x.Name, Role: core.Role(x.Role), Teams: x.Teams, Away: x.Away})
 	}
 	for _, x := range c.SLAPlans {
-		policy, _ := json.Marshal(x)
-		d.SLAPlans = append(d.SLAPlans, core.SLAPlan{Name: x.Name, FirstResponse: x.FirstResponse, Resolution: x.Resolution, Policy: policy})
+		pol, _ := x.policy() // validated
+		d.SLAPlans = append(d.SLAPlans, core.SLAPlan{Name: x.Name, FirstResponse: x.FirstResponse, Resolution: x.Resolution, Policy: pol})
 	}
 	for _, x := range c.HelpTopics {
 		p, _ := core.ParsePriority(x.Priority)

@@ -58,11 +58,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	checker := cron.New(cron.WithChain(cron.Recover(cron.DefaultLogger), cron.SkipIfStillRunning(cron.DefaultLogger)))
 	if _, err := checker.AddFunc(cfg.SLA.Schedule, func() {
-		n, err := db.CheckSLA(ctx, time.Now())
+		start := time.Now()
+		res, err := db.CheckSLA(ctx, start)
 		if err != nil {
 			log.Error("sla check", "err", err)
-		} else if n > 0 {
-			log.Info("sla check", "escalated", n)
+		} else if res.Tickets > 0 {
+			log.Info("sla check", "tickets", res.Tickets, "steps", res.Steps, "took", time.Since(start))
 		}
 	}); err != nil {
 		return &exitError{78, fmt.Errorf("sla.schedule %q: %w", cfg.SLA.Schedule, err)}
