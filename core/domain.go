@@ -105,6 +105,10 @@ type Ticket struct {
 	ResolutionDue    *time.Time `json:"resolution_due,omitempty"`
 	FirstRespondedAt *time.Time `json:"first_responded_at,omitempty"`
 	Overdue          bool       `json:"overdue"`
+	// SLAState is "running", "paused" (a pausing status) or "stopped"
+	// (resolved, closed, or no plan); NextEscalationAt is the next ladder step.
+	SLAState         string     `json:"sla_state"`
+	NextEscalationAt *time.Time `json:"next_escalation_at,omitempty"`
 	Collaborators    []string   `json:"collaborators"`
 	CreatedAt        time.Time  `json:"created_at"`
 	UpdatedAt        time.Time  `json:"updated_at"`

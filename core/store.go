@@ -99,3 +99,6 @@ func isConnectionError(err error) bool {
 	}
 	return false
 }
+
+// URL is the connection string the store was opened with.
+func (s *Store) URL() string { return s.pool.Config().ConnString() }

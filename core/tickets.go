@@ -18,7 +18,10 @@ const ticketColumns = `
 	coalesce(h.name, ''), coalesce(d.name, ''), coalesce(tm.name, ''), coalesce(t.team_id, 0),
 	coalesce(t.department_id, 0), a.name, a.email, coalesce(t.assignee_id, 0),
 	coalesce(p.name, ''), coalesce(t.sla_plan_id, 0), t.first_response_due, t.resolution_due,
-	t.first_responded_at, t.overdue, t.created_at, t.updated_at, t.resolved_at, t.closed_at, t.root_message_id,
+	t.first_responded_at, t.overdue,
+	CASE WHEN t.sla_clock_since IS NOT NULL THEN 'running'
+		WHEN t.sla_plan_id IS NOT NULL AND t.status IN ('open', 'pending') THEN 'paused' ELSE 'stopped' END,
+	t.next_escalation_at, t.created_at, t.updated_at, t.resolved_at, t.closed_at, t.root_message_id,
 	coalesce((SELECT array_agg(cc.email ORDER BY cc.email) FROM ticket_collaborators tc
 		JOIN customers cc ON cc.id = tc.customer_id WHERE tc.ticket_id = t.id), '{}')`
 
@@ -36,7 +39,7 @@ func scanTicket(row pgx.Row) (*Ticket, error) {
 	var aName, aEmail *string
 	err := row.Scan(&t.ID, &t.Number, &t.Subject, &t.Status, &t.Priority, &t.Customer.Name, &t.Customer.Email, &t.customerID,
 		&t.HelpTopic, &t.Department, &t.Team, &t.teamID, &t.departmentID, &aName, &aEmail, &t.assigneeID,
-		&t.SLAPlan, &t.slaID, &t.FirstResponseDue, &t.ResolutionDue, &t.FirstRespondedAt, &t.Overdue,
+		&t.SLAPlan, &t.slaID, &t.FirstResponseDue, &t.ResolutionDue, &t.FirstRespondedAt, &t.Overdue, &t.SLAState, &t.NextEscalationAt,
 		&t.CreatedAt, &t.UpdatedAt, &t.ResolvedAt, &t.ClosedAt, &t.RootMessageID, &t.Collaborators)
 	if err != nil {
 		return nil, err

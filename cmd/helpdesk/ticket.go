@@ -134,6 +134,7 @@ func printThread(w io.Writer, th *core.Thread) {
 	fmt.Fprintf(tw, "  Topic:\t%s\tSLA plan:\t%s\n", dash(t.HelpTopic), dash(t.SLAPlan))
 	fmt.Fprintf(tw, "  Assignee:\t%s\tTeam:\t%s\n", assignee, dash(t.Team))
 	fmt.Fprintf(tw, "  First response due:\t%s\tResolution due:\t%s\n", when(t.FirstResponseDue), when(t.ResolutionDue))
+	fmt.Fprintf(tw, "  SLA clock:\t%s\tNext escalation:\t%s\n", t.SLAState, when(t.NextEscalationAt))
 	fmt.Fprintf(tw, "  Overdue:\t%v\tCreated:\t%s\n", t.Overdue, t.CreatedAt.Local().Format("2006-01-02 15:04:05"))
 	tw.Flush()
 	fmt.Fprintln(w)

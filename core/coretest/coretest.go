@@ -176,3 +176,14 @@ func randomName() string {
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// OpenSame opens a second store on the database behind s: another daemon.
+func OpenSame(t testing.TB, s *core.Store) *core.Store {
+	t.Helper()
+	other, err := core.Open(context.Background(), s.URL(), core.Options{Domain: "desk.test", Secret: Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	return other
+}
