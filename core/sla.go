@@ -3,8 +3,10 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -95,15 +97,42 @@ const slaBatch = 1000
 // through the next_escalation_at index and claimed with SKIP LOCKED; each
 // (ticket, plan, step) is recorded under a unique key in the transaction
 // that applies it, so two checkers, or a crash and a rerun, fire it once.
+//
+// Two workers take batches side by side (SKIP LOCKED keeps them apart), so
+// the database's work on one batch overlaps ours on the next.
 func (s *Store) CheckSLA(ctx context.Context, now time.Time) (SLAResult, error) {
-	res := SLAResult{Steps: map[string]int{}}
-	for {
-		n, err := s.checkSLABatch(ctx, now, &res)
-		res.Tickets += n
-		if err != nil || n < slaBatch {
-			return res, err
+	const workers = 2
+	results := make([]SLAResult, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := SLAResult{Steps: map[string]int{}}
+			for ctx.Err() == nil {
+				n, err := s.checkSLABatch(ctx, now, &res)
+				res.Tickets += n
+				if err != nil {
+					errs[w] = err
+					break
+				}
+				if n < slaBatch {
+					break
+				}
+			}
+			results[w] = res
+		}()
+	}
+	wg.Wait()
+	total := SLAResult{Steps: map[string]int{}}
+	for _, r := range results {
+		total.Tickets += r.Tickets
+		for k, v := range r.Steps {
+			total.Steps[k] += v
 		}
 	}
+	return total, errors.Join(errs...)
 }
 
 // dueTicket is what the checker needs of a ticket.
