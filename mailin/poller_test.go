@@ -20,7 +20,7 @@ func testMail(n int, at time.Time) []byte {
 }
 
 // runPoller polls acct until the returned stop is called.
-func runPoller(t *testing.T, s *core.Store, acct mailintest.Account, folder string) (stop func()) {
+func runPoller(t testing.TB, s *core.Store, acct mailintest.Account, folder string) (stop func()) {
 	t.Helper()
 	p := &Poller{
 		Mailbox: Mailbox{Name: "support", Addr: acct.Addr, TLS: TLSNone, User: acct.User, Password: acct.Password,
