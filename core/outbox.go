@@ -58,9 +58,11 @@ func (s *Store) queue(ctx context.Context, tx pgx.Tx, now time.Time, m outMail) 
 		return nil
 	}
 	var undeliverable bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM customers WHERE email = lower($1) AND undeliverable_at IS NOT NULL)`,
-		m.to.Email).Scan(&undeliverable); err != nil {
-		return fmt.Errorf("check recipient: %w", err)
+	if m.agentID == 0 { // agents' addresses are ours to fix, not bounced customers'
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM customers WHERE email = lower($1) AND undeliverable_at IS NOT NULL)`,
+			m.to.Email).Scan(&undeliverable); err != nil {
+			return fmt.Errorf("check recipient: %w", err)
+		}
 	}
 	if undeliverable {
 		if m.ticket != nil {
@@ -141,19 +143,19 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []outboxRow) error {
 		ticketIDs[i], attach[i], templates[i], recipients[i] = r.ticketID, r.attach, r.template, r.recipient
 		msgIDs[i], irts[i], refs[i], datas[i], times[i] = r.messageID, r.inReplyTo, r.refs, string(r.data), r.notBefore
 	}
+	// One statement: the rows, and their Message-IDs for threading replies.
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO outbox (ticket_id, template, recipient, message_id, in_reply_to, refs, data, attach_message_ref, next_attempt_at, created_at)
-		SELECT t, tpl, rcpt, mid, irt, refs, data::jsonb, nullif(att, 0), nb, nb
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[])
-			AS u(t, tpl, rcpt, mid, irt, refs, data, att, nb)`,
+		WITH ins AS (
+			INSERT INTO outbox (ticket_id, template, recipient, message_id, in_reply_to, refs, data, attach_message_ref, next_attempt_at, created_at)
+			SELECT t, tpl, rcpt, mid, irt, refs, data::jsonb, nullif(att, 0), nb, nb
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[])
+				AS u(t, tpl, rcpt, mid, irt, refs, data, att, nb)
+			RETURNING message_id, ticket_id)
+		INSERT INTO thread_ids (message_id, ticket_id)
+		SELECT message_id, ticket_id FROM ins WHERE ticket_id IS NOT NULL
+		ON CONFLICT DO NOTHING`,
 		ticketIDs, templates, recipients, msgIDs, irts, refs, datas, attach, times); err != nil {
 		return fmt.Errorf("queue mail: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO thread_ids (message_id, ticket_id)
-		SELECT mid, t FROM unnest($1::text[], $2::bigint[]) AS u(mid, t) WHERE t IS NOT NULL
-		ON CONFLICT DO NOTHING`, msgIDs, ticketIDs); err != nil {
-		return fmt.Errorf("remember message ids: %w", err)
 	}
 	return nil
 }

@@ -22,8 +22,10 @@ func (s *Store) resetSLA(ctx context.Context, tx pgx.Tx, ticketID int64, now tim
 	var status Status
 	var baseSecs int64
 	var since, responded *time.Time
-	err := tx.QueryRow(ctx, `SELECT sla_plan_id, status, sla_clock_base, sla_clock_since, first_responded_at
-		FROM tickets WHERE id = $1`, ticketID).Scan(&planID, &status, &baseSecs, &since, &responded)
+	var anyFired bool
+	err := tx.QueryRow(ctx, `SELECT sla_plan_id, status, sla_clock_base, sla_clock_since, first_responded_at,
+		EXISTS (SELECT 1 FROM sla_fired WHERE ticket_id = $1)
+		FROM tickets WHERE id = $1`, ticketID).Scan(&planID, &status, &baseSecs, &since, &responded, &anyFired)
 	if err != nil {
 		return fmt.Errorf("load sla clock: %w", err)
 	}
@@ -31,7 +33,7 @@ func (s *Store) resetSLA(ctx context.Context, tx pgx.Tx, ticketID int64, now tim
 		_, err := tx.Exec(ctx, `UPDATE tickets SET next_escalation_at = NULL WHERE id = $1`, ticketID)
 		return err
 	}
-	plans, err := loadPlans(ctx, tx)
+	plans, err := loadPlans(ctx, tx, *planID)
 	if err != nil {
 		return err
 	}
@@ -45,9 +47,11 @@ func (s *Store) resetSLA(ctx context.Context, tx pgx.Tx, ticketID int64, now tim
 		c.base += p.sched.Between(*c.since, now)
 		c.since = nil
 	}
-	fired, err := firedSteps(ctx, tx, []int64{ticketID}, []int64{p.id})
-	if err != nil {
-		return err
+	fired := map[int64]map[int]bool{}
+	if anyFired { // a new ticket has none: spare the query
+		if fired, err = firedSteps(ctx, tx, []int64{ticketID}, []int64{p.id}); err != nil {
+			return err
+		}
 	}
 	_, next := c.next(p, fired[ticketID])
 	// While the clock is stopped the due times stay as they were; they move

@@ -135,8 +135,10 @@ func (p *plan) pauses(st Status) bool {
 	return false
 }
 
-func loadPlans(ctx context.Context, q querier) (map[int64]*plan, error) {
-	rows, err := q.Query(ctx, `SELECT id, name, first_response_seconds, resolution_seconds, policy FROM sla_plans`)
+// loadPlans loads the SLA plans, or only those with the given ids.
+func loadPlans(ctx context.Context, q querier, ids ...int64) (map[int64]*plan, error) {
+	rows, err := q.Query(ctx, `SELECT id, name, first_response_seconds, resolution_seconds, policy FROM sla_plans
+		WHERE coalesce(cardinality($1::bigint[]), 0) = 0 OR id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load sla plans: %w", err)
 	}
