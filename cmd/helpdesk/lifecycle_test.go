@@ -3,12 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-message/mail"
 
 	"helpdesk/core"
 	"helpdesk/mailin/mailintest"
@@ -21,29 +18,8 @@ type sent struct {
 }
 
 func readSent(m mailouttest.Mail) sent {
-	r, err := mail.CreateReader(strings.NewReader(string(m.Data)))
-	if err != nil {
-		return sent{}
-	}
-	s := sent{to: m.To[0]}
-	s.subject, _ = r.Header.Subject()
-	if rt, err := r.Header.AddressList("Reply-To"); err == nil && len(rt) > 0 {
-		s.replyTo = rt[0].Address
-	}
-	s.messageID, _ = r.Header.MessageID()
-	for {
-		p, err := r.NextPart()
-		if err != nil {
-			break
-		}
-		if h, ok := p.Header.(*mail.InlineHeader); ok {
-			if ct, _, _ := h.ContentType(); ct == "text/plain" {
-				b, _ := io.ReadAll(p.Body)
-				s.body = string(b)
-			}
-		}
-	}
-	return s
+	d := readMail(m.Data)
+	return sent{to: m.To[0], subject: d.Subject, replyTo: d.ReplyTo, messageID: d.MessageID, body: d.Body}
 }
 
 // waitSent waits for a mail to addr whose subject contains subj, beyond the

@@ -19,6 +19,7 @@ var version = "dev"
 const usage = `helpdesk: an email-driven help desk
 
 Usage:
+  helpdesk demo [--keep]                       play osTicket's tutorial by mail on a private setup
   helpdesk serve [-config FILE]                run the daemon
   helpdesk migrate [-config FILE]              bring the database schema up to date
   helpdesk check-config FILE                   validate a config file
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, stderr)
 	case "serve":
 		return cmdServe(ctx, rest, stderr)
 	case "migrate":
