@@ -69,6 +69,17 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 	h.Set(LoopHeader, domain)
 
 	var buf bytes.Buffer
+	if m.Original == nil {
+		// No attachment: the message is multipart/alternative itself.
+		alt, err := mail.CreateInlineWriter(&buf, h)
+		if err != nil {
+			return nil, Envelope{}, fmt.Errorf("create message: %w", err)
+		}
+		if err := writeAlternative(alt, r); err != nil {
+			return nil, Envelope{}, err
+		}
+		return buf.Bytes(), Envelope{From: from.Email, To: []string{to.Address}}, nil
+	}
 	w, err := mail.CreateWriter(&buf, h)
 	if err != nil {
 		return nil, Envelope{}, fmt.Errorf("create message: %w", err)
@@ -80,21 +91,19 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 	if err := writeAlternative(alt, r); err != nil {
 		return nil, Envelope{}, err
 	}
-	if m.Original != nil {
-		// The mail a command error is about, whole, so the agent can fix and resend it.
-		var ah mail.AttachmentHeader
-		ah.Set("Content-Type", "message/rfc822")
-		ah.SetFilename("original.eml")
-		aw, err := w.CreateAttachment(ah)
-		if err != nil {
-			return nil, Envelope{}, err
-		}
-		if _, err := aw.Write(m.Original); err != nil {
-			return nil, Envelope{}, err
-		}
-		if err := aw.Close(); err != nil {
-			return nil, Envelope{}, err
-		}
+	// The mail a command error is about, whole, so the agent can fix and resend it.
+	var ah mail.AttachmentHeader
+	ah.Set("Content-Type", "message/rfc822")
+	ah.SetFilename("original.eml")
+	aw, err := w.CreateAttachment(ah)
+	if err != nil {
+		return nil, Envelope{}, err
+	}
+	if _, err := aw.Write(m.Original); err != nil {
+		return nil, Envelope{}, err
+	}
+	if err := aw.Close(); err != nil {
+		return nil, Envelope{}, err
 	}
 	if err := w.Close(); err != nil {
 		return nil, Envelope{}, err

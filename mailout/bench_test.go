@@ -1,0 +1,58 @@
+package mailout_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"helpdesk/core"
+	"helpdesk/core/coretest"
+	"helpdesk/mailout"
+	"helpdesk/mailout/mailouttest"
+)
+
+// BenchmarkSend measures mails per second from the PostgreSQL outbox to the
+// in-process SMTP sink, through a pool of SMTP connections.
+//
+//	scripts/bench Send
+func BenchmarkSend(b *testing.B) {
+	const n = 5000
+	for i := 0; i < b.N; i++ {
+		s := coretest.SeededStore(b)
+		sink := mailouttest.Start(b)
+		// n acknowledgements: one ticket each, queued through the real path.
+		ctx := context.Background()
+		for j := 0; j < n; j++ {
+			if _, err := s.Ingest(ctx, &core.Inbound{Mailbox: "support", MessageID: benchID(j), Class: core.ClassHuman,
+				From: core.Address{Email: benchAddr(j)}, Subject: "Bench", Text: "x", Raw: []byte(benchID(j))}, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		st, _ := s.OutboxStats(ctx)
+		tpl, err := mailout.LoadTemplates("")
+		if err != nil {
+			b.Fatal(err)
+		}
+		snd := &mailout.Sender{Store: s, Templates: tpl, SMTP: mailout.SMTPConfig{Addr: sink.Addr, TLS: mailout.TLSNone},
+			From: core.Address{Name: "Support", Email: "support@desk.test"}, Conns: 8, Interval: 10 * time.Millisecond,
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		start := time.Now()
+		go func() { snd.Run(runCtx); close(done) }()
+		got := sink.WaitFor(int(st.Pending), 5*time.Minute)
+		elapsed := time.Since(start)
+		cancel()
+		<-done
+		if len(got) != int(st.Pending) {
+			b.Fatalf("sent %d of %d", len(got), st.Pending)
+		}
+		b.ReportMetric(float64(len(got))/elapsed.Seconds(), "mails/s")
+	}
+}
+
+func benchID(j int) string   { return "bench-" + strconv.Itoa(j) + "@example.com" }
+func benchAddr(j int) string { return "customer" + strconv.Itoa(j) + "@example.com" }
