@@ -261,3 +261,44 @@ func TestRoundRobinSkipsAgentsAway(t *testing.T) {
 		t.Errorf("assignees %v, want %s (Ivy is away)", got, want)
 	}
 }
+
+// A machine we fail to recognise answers every acknowledgement with a new
+// message: the budget stops the loop.
+func TestAutomaticMailBudgetStopsLoops(t *testing.T) {
+	ctx := context.Background()
+	s := coretest.SeededStore(t)
+	for i := 0; i < core.DefaultBudget.PerRecipient+5; i++ {
+		in := greg(fmt.Sprintf("loop-%d@example.com", i))
+		in.Topic = ""
+		if _, err := s.Ingest(ctx, in, t0.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mails, err := s.ClaimOutbox(ctx, 1000, time.Hour, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acks := 0
+	for _, m := range mails {
+		if m.Template == core.TemplateAck {
+			acks++
+		}
+	}
+	if acks != core.DefaultBudget.PerRecipient {
+		t.Errorf("%d acknowledgements queued, want the budget of %d", acks, core.DefaultBudget.PerRecipient)
+	}
+	if got := s.SuppressedByBudget(); got != 5 {
+		t.Errorf("suppressed %d, want 5", got)
+	}
+	list, _ := s.ListTickets(ctx, core.TicketFilter{Limit: 1})
+	th, _ := s.ShowTicket(ctx, list[0].Number)
+	noted := false
+	for _, e := range th.Entries {
+		if e.Event == "mail_suppressed" && strings.Contains(fmt.Sprint(e.Data["reason"]), "budget") {
+			noted = true
+		}
+	}
+	if !noted {
+		t.Errorf("the suppression is not noted on the ticket")
+	}
+}

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -25,13 +26,14 @@ const (
 	TemplateQuarantineAlert    = "quarantine_alert"
 	TemplateStallAlert         = "stall_alert"
 	TemplateNote               = "note"
+	TemplateDeliveryFailed     = "delivery_failed"
 )
 
 // Templates lists every template name; mailout checks its set against it.
 var Templates = []string{
 	TemplateAck, TemplateNewTicketAlert, TemplateCustomerReplyAlert, TemplateResponse, TemplateAssigned,
 	TemplateSLAWarning, TemplateSLABreach, TemplateResolved, TemplateCommandReceipt, TemplateCommandError,
-	TemplateQuarantineAlert, TemplateStallAlert, TemplateNote,
+	TemplateQuarantineAlert, TemplateStallAlert, TemplateNote, TemplateDeliveryFailed,
 }
 
 // outMail is a mail about to be queued in the outbox.
@@ -57,25 +59,24 @@ func (s *Store) queue(ctx context.Context, tx pgx.Tx, now time.Time, m outMail) 
 		}
 		return nil
 	}
-	var undeliverable bool
 	if m.agentID == 0 { // agents' addresses are ours to fix, not bounced customers'
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM customers WHERE email = lower($1) AND undeliverable_at IS NOT NULL)`,
-			m.to.Email).Scan(&undeliverable); err != nil {
-			return fmt.Errorf("check recipient: %w", err)
+		reason, err := s.customerBrake(ctx, tx, m, now)
+		if err != nil {
+			return err
 		}
-	}
-	if undeliverable {
-		if m.ticket != nil {
-			return addEntry(ctx, tx, m.ticket.ID, entry{kind: EntryEvent, event: "mail_suppressed",
-				data: map[string]any{"to": m.to.Email, "template": m.template, "reason": "recipient undeliverable"}}, now)
+		if reason != "" {
+			if m.ticket != nil {
+				return addEntry(ctx, tx, m.ticket.ID, entry{kind: EntryEvent, event: "mail_suppressed",
+					data: map[string]any{"to": m.to.Email, "template": m.template, "reason": reason}}, now)
+			}
+			return nil
 		}
-		return nil
 	}
 	row, err := s.buildRow(m, now)
 	if err != nil {
 		return err
 	}
-	return insertRows(ctx, tx, []outboxRow{row})
+	return insertRows(ctx, tx, []outboxRow{row}, now)
 }
 
 // outboxRow is an outbox row ready to insert.
@@ -83,6 +84,7 @@ type outboxRow struct {
 	ticketID  *int64
 	template  string
 	recipient string
+	toEmail   string
 	messageID string
 	inReplyTo string
 	refs      string
@@ -99,7 +101,7 @@ func (s *Store) buildRow(m outMail, now time.Time) (outboxRow, error) {
 		data[k] = v
 	}
 	data["ToName"], data["ToEmail"] = m.to.Name, m.to.Email
-	row := outboxRow{template: m.template, recipient: m.to.String(), inReplyTo: m.inReplyTo, attach: m.attach, notBefore: now}
+	row := outboxRow{template: m.template, recipient: m.to.String(), toEmail: m.to.Email, inReplyTo: m.inReplyTo, attach: m.attach, notBefore: now}
 	if !m.notBefore.IsZero() {
 		row.notBefore = m.notBefore
 	}
@@ -131,33 +133,67 @@ func (s *Store) buildRow(m outMail, now time.Time) (outboxRow, error) {
 
 // insertRows writes outbox rows, and remembers their Message-IDs for
 // threading replies, in two statements whatever their number.
-func insertRows(ctx context.Context, tx pgx.Tx, rows []outboxRow) error {
+func insertRows(ctx context.Context, tx pgx.Tx, rows []outboxRow, created time.Time) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	n := len(rows)
 	ticketIDs, attach := make([]*int64, n), make([]int64, n)
 	templates, recipients, msgIDs, irts, refs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	datas, times := make([]string, n), make([]time.Time, n)
+	datas, times, emails := make([]string, n), make([]time.Time, n), make([]string, n)
 	for i, r := range rows {
-		ticketIDs[i], attach[i], templates[i], recipients[i] = r.ticketID, r.attach, r.template, r.recipient
+		ticketIDs[i], attach[i], templates[i], recipients[i], emails[i] = r.ticketID, r.attach, r.template, r.recipient, r.toEmail
 		msgIDs[i], irts[i], refs[i], datas[i], times[i] = r.messageID, r.inReplyTo, r.refs, string(r.data), r.notBefore
 	}
 	// One statement: the rows, and their Message-IDs for threading replies.
 	if _, err := tx.Exec(ctx, `
 		WITH ins AS (
-			INSERT INTO outbox (ticket_id, template, recipient, message_id, in_reply_to, refs, data, attach_message_ref, next_attempt_at, created_at)
-			SELECT t, tpl, rcpt, mid, irt, refs, data::jsonb, nullif(att, 0), nb, nb
-			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[])
-				AS u(t, tpl, rcpt, mid, irt, refs, data, att, nb)
+			INSERT INTO outbox (ticket_id, template, recipient, to_email, message_id, in_reply_to, refs, data, attach_message_ref,
+				next_attempt_at, created_at)
+			SELECT t, tpl, rcpt, lower(em), mid, irt, refs, data::jsonb, nullif(att, 0), nb, $11
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[],
+				$9::timestamptz[], $10::text[]) AS u(t, tpl, rcpt, mid, irt, refs, data, att, nb, em)
 			RETURNING message_id, ticket_id)
 		INSERT INTO thread_ids (message_id, ticket_id)
 		SELECT message_id, ticket_id FROM ins WHERE ticket_id IS NOT NULL
 		ON CONFLICT DO NOTHING`,
-		ticketIDs, templates, recipients, msgIDs, irts, refs, datas, attach, times); err != nil {
+		ticketIDs, templates, recipients, msgIDs, irts, refs, datas, attach, times, emails, created); err != nil {
 		return fmt.Errorf("queue mail: %w", err)
 	}
 	return nil
+}
+
+// customerBrake says why a mail to a customer must not be queued, or "":
+// the address bounced for good, or automatic mail to it (or about its
+// ticket) is over budget.
+func (s *Store) customerBrake(ctx context.Context, tx pgx.Tx, m outMail, now time.Time) (string, error) {
+	var ticketID int64
+	if m.ticket != nil {
+		ticketID = m.ticket.ID
+	}
+	automatic := m.template != TemplateResponse
+	since := now.Add(-s.budget.Window)
+	var undeliverable bool
+	var toRecipient, aboutTicket int
+	err := tx.QueryRow(ctx, `SELECT
+		EXISTS (SELECT 1 FROM customers WHERE email = lower($1) AND undeliverable_at IS NOT NULL),
+		CASE WHEN $4 THEN (SELECT count(*) FROM outbox WHERE to_email = lower($1) AND created_at > $3 AND template <> 'response') ELSE 0 END,
+		CASE WHEN $4 AND $2 <> 0 THEN (SELECT count(*) FROM outbox WHERE ticket_id = $2 AND created_at > $3 AND template <> 'response') ELSE 0 END`,
+		m.to.Email, ticketID, since, automatic).Scan(&undeliverable, &toRecipient, &aboutTicket)
+	if err != nil {
+		return "", fmt.Errorf("check recipient: %w", err)
+	}
+	switch {
+	case undeliverable:
+		return "recipient undeliverable", nil
+	case automatic && s.budget.PerRecipient > 0 && toRecipient >= s.budget.PerRecipient:
+		s.suppressedByBudget.Add(1)
+		return fmt.Sprintf("over budget: %d automatic mails to this address within %v", toRecipient, s.budget.Window), nil
+	case automatic && s.budget.PerTicket > 0 && aboutTicket >= s.budget.PerTicket:
+		s.suppressedByBudget.Add(1)
+		return fmt.Sprintf("over budget: %d automatic mails about this ticket within %v", aboutTicket, s.budget.Window), nil
+	}
+	return "", nil
 }
 
 // suppressed says why an address must never get automatic mail, or "".
@@ -244,24 +280,53 @@ func (s *Store) RetryLater(ctx context.Context, id int64, next time.Time, reason
 	return nil
 }
 
-// GiveUp records that a mail will never be delivered, and notes it on its ticket.
-func (s *Store) GiveUp(ctx context.Context, id int64, reason string, now time.Time) error {
+// GiveUp records that a mail will never be delivered and notes it on its
+// ticket. When the address itself is bad (a 5.1.x reply), the customer is
+// marked undeliverable, so nothing automatic goes there again, and the
+// assignee (or the admins) are told once, so a person can reach them another way.
+func (s *Store) GiveUp(ctx context.Context, id int64, reason string, badAddress bool, now time.Time) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var ticketID *int64
-		var recipient, template string
+		var toEmail, template string
 		err := tx.QueryRow(ctx, `UPDATE outbox SET state = 'failed', last_error = $2 WHERE id = $1 AND state = 'pending'
-			RETURNING ticket_id, recipient, template`, id, reason).Scan(&ticketID, &recipient, &template)
-		if err == pgx.ErrNoRows {
+			RETURNING ticket_id, to_email, template`, id, reason).Scan(&ticketID, &toEmail, &template)
+		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("mark outbox %d failed: %w", id, err)
 		}
+		marked := false
+		if badAddress {
+			tag, err := tx.Exec(ctx, `UPDATE customers SET undeliverable_at = $2 WHERE email = $1 AND undeliverable_at IS NULL`, toEmail, now)
+			if err != nil {
+				return fmt.Errorf("mark %s undeliverable: %w", toEmail, err)
+			}
+			marked = tag.RowsAffected() > 0
+		}
 		if ticketID == nil {
 			return nil
 		}
-		return addEntry(ctx, tx, *ticketID, entry{kind: EntryEvent, event: "mail_failed",
-			data: map[string]any{"to": recipient, "template": template, "reason": reason}}, now)
+		if err := addEntry(ctx, tx, *ticketID, entry{kind: EntryEvent, event: "mail_failed",
+			data: map[string]any{"to": toEmail, "template": template, "reason": reason, "undeliverable": badAddress}}, now); err != nil {
+			return err
+		}
+		if !marked {
+			return nil // not a bad customer address, or already reported
+		}
+		var number int64
+		if err := tx.QueryRow(ctx, `SELECT number FROM tickets WHERE id = $1`, *ticketID).Scan(&number); err != nil {
+			return err
+		}
+		t, err := ticketByNumber(ctx, tx, number, false)
+		if err != nil {
+			return err
+		}
+		list, err := agentsWhere(ctx, tx, `a.id = $1 OR ($1 = 0 AND a.role = 'admin')`, t.assigneeID)
+		if err != nil {
+			return err
+		}
+		return s.mailAgents(ctx, tx, now, t, list, TemplateDeliveryFailed, "", map[string]any{"Address": toEmail, "Reason": reason})
 	})
 }
 

@@ -39,5 +39,5 @@ func (s *Store) mailAgents(ctx context.Context, tx pgx.Tx, now time.Time, t *Tic
 		}
 		rows = append(rows, row)
 	}
-	return insertRows(ctx, tx, rows)
+	return insertRows(ctx, tx, rows, now)
 }

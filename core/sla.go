@@ -454,7 +454,7 @@ func (b *slaBatchWork) apply(ctx context.Context, tx pgx.Tx, res *SLAResult) err
 			evTickets, evNames, evData, b.now); err != nil {
 			return fmt.Errorf("write escalation events: %w", err)
 		}
-		if err := insertRows(ctx, tx, mails); err != nil {
+		if err := insertRows(ctx, tx, mails, b.now); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,6 +21,9 @@ type Store struct {
 	pool   *pgxpool.Pool
 	domain string
 	secret []byte
+	budget Budget
+
+	suppressedByBudget atomic.Int64
 }
 
 // Options configure a Store.
@@ -27,7 +32,21 @@ type Options struct {
 	Domain string
 	// Secret signs reply tokens; it must stay the same across restarts.
 	Secret []byte
+	// Budget limits automatic mail (zero: DefaultBudget).
+	Budget Budget
 }
+
+// Budget caps automatic mail (everything but agents' responses) to one
+// recipient and about one ticket within a window: a loop with a machine we
+// failed to recognise stops here. Zero counts mean no cap.
+type Budget struct {
+	PerRecipient int
+	PerTicket    int
+	Window       time.Duration
+}
+
+// DefaultBudget allows far more than any conversation needs.
+var DefaultBudget = Budget{PerRecipient: 20, PerTicket: 40, Window: time.Hour}
 
 // Open connects to the database at url. It does not migrate.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
@@ -46,7 +65,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.Domain == "" {
 		opts.Domain = "helpdesk.invalid"
 	}
-	return &Store{pool: pool, domain: opts.Domain, secret: opts.Secret}, nil
+	if opts.Budget == (Budget{}) {
+		opts.Budget = DefaultBudget
+	}
+	return &Store{pool: pool, domain: opts.Domain, secret: opts.Secret, budget: opts.Budget}, nil
 }
 
 // Close releases every connection.
@@ -102,3 +124,7 @@ func isConnectionError(err error) bool {
 
 // URL is the connection string the store was opened with.
 func (s *Store) URL() string { return s.pool.Config().ConnString() }
+
+// SuppressedByBudget counts automatic mails this process did not queue
+// because a budget ran out.
+func (s *Store) SuppressedByBudget() int64 { return s.suppressedByBudget.Load() }

@@ -120,7 +120,7 @@ func (s *Sender) deliver(k *conn, m core.OutMail) {
 		log.Info("sent")
 	case permanent(err) || now.Sub(m.CreatedAt) > s.Lifetime:
 		log.Warn("giving up", "err", err, "attempts", m.Attempts)
-		if err := s.Store.GiveUp(ctx, m.ID, err.Error(), now); err != nil {
+		if err := s.Store.GiveUp(ctx, m.ID, err.Error(), badAddress(err), now); err != nil {
 			log.Error("record failed mail", "err", err)
 		}
 	default:

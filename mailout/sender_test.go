@@ -2,6 +2,7 @@ package mailout_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -130,15 +131,29 @@ func TestPermanentFailureNotRetriedAndNoted(t *testing.T) {
 	sink := mailouttest.Start(t)
 	clk := &clock{t: time.Now()}
 	n := ingestGreg(t, s, clk.Now())
-	sink.FailNext(mailouttest.PermFail)
+	sink.FailRcpt("greg@example.com", mailouttest.PermFail) // 550 5.1.1: no such user
 	startSender(t, s, sink, clk)
-	sink.WaitFor(1, 10*time.Second)
+	sink.WaitFor(2, 10*time.Second)
 	for i := 0; i < 20; i++ {
 		time.Sleep(50 * time.Millisecond)
 		clk.Add(time.Hour)
 	}
-	if got := len(sink.Mails()); got != 1 {
-		t.Errorf("got %d mails, want 1: the refused one must never be retried", got)
+	var toGreg, notices int
+	for _, m := range sink.Mails() {
+		h := m.Header()
+		subj, _ := h.Subject()
+		if m.To[0] == "greg@example.com" {
+			toGreg++
+		}
+		if strings.Contains(subj, "Mail to greg@example.com failed") {
+			notices++
+		}
+	}
+	if toGreg != 0 {
+		t.Errorf("the refused mail reached greg %d times: it must never be retried", toGreg)
+	}
+	if notices != 1 {
+		t.Errorf("the assignee got %d delivery-failure notices, want 1", notices)
 	}
 	th, err := s.ShowTicket(context.Background(), n)
 	if err != nil {
@@ -152,5 +167,47 @@ func TestPermanentFailureNotRetriedAndNoted(t *testing.T) {
 	}
 	if failed != 1 {
 		t.Errorf("got %d mail_failed events, want 1", failed)
+	}
+	// Greg is now undeliverable: the next automatic mail to him is suppressed.
+	if _, err := s.Ingest(context.Background(), &core.Inbound{Mailbox: "support", MessageID: "greg-2@example.com",
+		From: core.Address{Email: "greg@example.com"}, Subject: "Another", Text: "x", Class: core.ClassHuman, Raw: []byte("2")},
+		clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, m := range sink.Mails() {
+		if m.To[0] == "greg@example.com" {
+			t.Errorf("mail sent to an undeliverable address")
+		}
+	}
+}
+
+func TestStartTLSRequiredFailsClosed(t *testing.T) {
+	s := coretest.SeededStore(t)
+	sink := mailouttest.Start(t) // offers no STARTTLS
+	clk := &clock{t: time.Now()}
+	n := ingestGreg(t, s, clk.Now())
+	tpl, _ := mailout.LoadTemplates("")
+	snd := &mailout.Sender{Store: s, Templates: tpl, SMTP: mailout.SMTPConfig{Addr: sink.Addr, TLS: mailout.TLSStartTLS, Timeout: 5 * time.Second},
+		From: core.Address{Email: "support@desk.test"}, Conns: 1, Interval: 20 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { snd.Run(ctx); close(done) }()
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	<-done
+	if got := len(sink.Mails()); got != 0 {
+		t.Fatalf("%d mails went out in clear text though STARTTLS was required", got)
+	}
+	th, _ := s.ShowTicket(context.Background(), n)
+	var failed int
+	for _, e := range th.Entries {
+		if e.Event == "mail_failed" && strings.Contains(fmt.Sprint(e.Data["reason"]), "STARTTLS") {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Errorf("no mail_failed event naming STARTTLS on the ticket")
 	}
 }

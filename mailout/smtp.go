@@ -144,3 +144,10 @@ func permanent(err error) bool {
 	var p *permanentError
 	return errors.As(err, &p)
 }
+
+// badAddress reports a permanent failure of the address itself (5.1.x:
+// no such user, bad domain), as opposed to one of this message.
+func badAddress(err error) bool {
+	var smtpErr *smtp.SMTPError
+	return errors.As(err, &smtpErr) && smtpErr.Code >= 500 && smtpErr.EnhancedCode[0] == 5 && smtpErr.EnhancedCode[1] == 1
+}

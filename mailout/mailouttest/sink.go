@@ -39,7 +39,8 @@ type Sink struct {
 
 	mu      sync.Mutex
 	mails   []Mail
-	replies []error // answered to DATA in order before accepting, one per message
+	replies []error            // answered to DATA in order before accepting, one per message
+	byRcpt  map[string][]error // the same, only for messages to one recipient
 	srv     *smtp.Server
 	arrived chan struct{}
 }
@@ -81,6 +82,16 @@ func (s *Sink) FailNext(errs ...error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.replies = append(s.replies, errs...)
+}
+
+// FailRcpt is FailNext for messages to one recipient only.
+func (s *Sink) FailRcpt(rcpt string, errs ...error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byRcpt == nil {
+		s.byRcpt = map[string][]error{}
+	}
+	s.byRcpt[rcpt] = append(s.byRcpt[rcpt], errs...)
 }
 
 // TempFail is a 451 reply; PermFail a 550 for an unknown mailbox.
@@ -140,9 +151,16 @@ func (x *session) Data(r io.Reader) error {
 	}
 	s := x.sink
 	s.mu.Lock()
-	if len(s.replies) > 0 {
-		reply := s.replies[0]
-		s.replies = s.replies[1:]
+	var reply error
+	for _, to := range x.to {
+		if errs := s.byRcpt[to]; len(errs) > 0 && reply == nil {
+			reply, s.byRcpt[to] = errs[0], errs[1:]
+		}
+	}
+	if reply == nil && len(s.replies) > 0 {
+		reply, s.replies = s.replies[0], s.replies[1:]
+	}
+	if reply != nil {
 		s.mu.Unlock()
 		if reply == Drop {
 			x.conn.Conn().Close()
