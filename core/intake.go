@@ -97,9 +97,9 @@ type IngestResult struct {
 	Action     string // short description for logs and the explain command
 }
 
-// ReopenWindow is how long after resolution a customer reply reopens a
-// ticket; later replies open a new ticket linked to the old one.
-const ReopenWindow = 14 * 24 * time.Hour
+// DefaultReopenWindow is how long after resolution a customer reply reopens
+// a ticket; later replies open a new ticket linked to the old one.
+const DefaultReopenWindow = 14 * 24 * time.Hour
 
 // Ingest stores one message exactly once, and in the same transaction threads
 // it onto a ticket (or opens one), writes the thread entries and events,
@@ -220,7 +220,7 @@ func (s *Store) thread(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef int64
 		} else if t.ResolvedAt != nil {
 			since = *t.ResolvedAt
 		}
-		if now.Sub(since) > ReopenWindow {
+		if now.Sub(since) > s.reopen {
 			return s.openTicket(ctx, tx, in, msgRef, now, res, t.ID)
 		}
 		if err := s.setStatus(ctx, tx, t, StatusOpen, actor{}, now); err != nil {

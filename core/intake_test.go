@@ -302,3 +302,47 @@ func TestAutomaticMailBudgetStopsLoops(t *testing.T) {
 		t.Errorf("the suppression is not noted on the ticket")
 	}
 }
+
+func TestReplyAfterResolutionReopensOrLinks(t *testing.T) {
+	ctx := context.Background()
+	s := coretest.SeededStore(t)
+	first, err := s.Ingest(ctx, greg("r-1@example.com"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Act(ctx, first.Ticket, "admin@desk.test", []core.Command{{Name: "resolve"}}, "", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	reply := func(id string, at time.Time, class core.Class) core.IngestResult {
+		in := &core.Inbound{Mailbox: "support", MessageID: id, From: core.Address{Email: "greg@example.com"}, Subject: "Re: trackpad",
+			InReplyTo: []string{"r-1@example.com"}, Text: "It broke again.", Class: class, Raw: []byte(id)}
+		res, err := s.Ingest(ctx, in, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	// An auto-reply never reopens.
+	reply("r-ooo@example.com", t0.Add(2*time.Hour), core.ClassAutoReply)
+	if th, _ := s.ShowTicket(ctx, first.Ticket); th.Ticket.Status != core.StatusResolved {
+		t.Fatalf("an auto-reply reopened the ticket: %s", th.Ticket.Status)
+	}
+	// Within the window: the same ticket reopens.
+	res := reply("r-2@example.com", t0.Add(24*time.Hour), core.ClassHuman)
+	th, _ := s.ShowTicket(ctx, first.Ticket)
+	if res.Ticket != first.Ticket || th.Ticket.Status != core.StatusOpen {
+		t.Fatalf("reply within the window: ticket %d status %s, want %d reopened", res.Ticket, th.Ticket.Status, first.Ticket)
+	}
+	// Resolved again, and a reply long after: a new ticket linked to the old.
+	if _, err := s.Act(ctx, first.Ticket, "admin@desk.test", []core.Command{{Name: "close"}}, "", t0.Add(25*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	res = reply("r-3@example.com", t0.Add(25*time.Hour+core.DefaultReopenWindow+time.Hour), core.ClassHuman)
+	if !res.Created || res.Ticket == first.Ticket {
+		t.Fatalf("late reply: %+v, want a new ticket", res)
+	}
+	th, _ = s.ShowTicket(ctx, res.Ticket)
+	if th.Entries[0].Data["linked_ticket"] != float64(first.Ticket) {
+		t.Errorf("new ticket's created event %v, want it linked to %d", th.Entries[0].Data, first.Ticket)
+	}
+}

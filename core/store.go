@@ -22,6 +22,7 @@ type Store struct {
 	domain string
 	secret []byte
 	budget Budget
+	reopen time.Duration
 
 	suppressedByBudget atomic.Int64
 }
@@ -34,6 +35,9 @@ type Options struct {
 	Secret []byte
 	// Budget limits automatic mail (zero: DefaultBudget).
 	Budget Budget
+	// ReopenWindow: a customer reply this long after resolution opens a new
+	// ticket linked to the old one instead of reopening it (zero: 14 days).
+	ReopenWindow time.Duration
 }
 
 // Budget caps automatic mail (everything but agents' responses) to one
@@ -68,7 +72,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.Budget == (Budget{}) {
 		opts.Budget = DefaultBudget
 	}
-	return &Store{pool: pool, domain: opts.Domain, secret: opts.Secret, budget: opts.Budget}, nil
+	if opts.ReopenWindow <= 0 {
+		opts.ReopenWindow = DefaultReopenWindow
+	}
+	return &Store{pool: pool, domain: opts.Domain, secret: opts.Secret, budget: opts.Budget, reopen: opts.ReopenWindow}, nil
 }
 
 // Close releases every connection.

@@ -21,6 +21,7 @@ type Sender struct {
 	Conns     int           // SMTP connections in parallel; default 4
 	Interval  time.Duration // how often to look for due mail; default 500ms
 	Lifetime  time.Duration // give up on a mail this old; default 48h
+	DKIM      *DKIM         // sign with this key, if set
 	Log       *slog.Logger
 	Now       func() time.Time
 }
@@ -140,6 +141,11 @@ func (s *Sender) send(k *conn, m core.OutMail) error {
 	msg, env, err := Build(m, r, s.From, s.Store.Domain(), s.Now())
 	if err != nil {
 		return &permanentError{err}
+	}
+	if s.DKIM != nil {
+		if msg, err = s.DKIM.Sign(msg); err != nil {
+			return &permanentError{err}
+		}
 	}
 	if err := k.send(env.From, env.To, msg); err != nil {
 		return fmt.Errorf("send to %s: %w", m.Recipient, err)

@@ -71,6 +71,10 @@ type SMTPConfig struct {
 	Connections  int           `toml:"connections"`
 	Timeout      time.Duration `toml:"timeout"`
 	Insecure     bool          `toml:"insecure_skip_verify"`
+	// DKIM signing, when a key is given.
+	DKIMDomain   string `toml:"dkim_domain"`
+	DKIMSelector string `toml:"dkim_selector"`
+	DKIMKeyFile  string `toml:"dkim_key_file"`
 }
 
 // MailboxConfig is one IMAP folder to take mail from.
@@ -103,6 +107,12 @@ type LimitsConfig struct {
 	MaxHeaderBytes  int64 `toml:"max_header_bytes"`
 	MaxDepth        int   `toml:"max_mime_depth"`
 	MaxParts        int   `toml:"max_mime_parts"`
+	// The automatic-mail budget (loop brake).
+	AutoMailPerRecipient int           `toml:"auto_mail_per_recipient"`
+	AutoMailPerTicket    int           `toml:"auto_mail_per_ticket"`
+	AutoMailWindow       time.Duration `toml:"auto_mail_window"`
+	// A reply this long after resolution opens a new, linked ticket.
+	ReopenWindow time.Duration `toml:"reopen_window"`
 }
 
 // SLAConfig is the checker's schedule.
@@ -533,6 +543,9 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	if c.SMTP.DKIMKeyFile != "" && (c.SMTP.DKIMSelector == "" || c.Domain == "" && c.SMTP.DKIMDomain == "") {
+		return c.errorAt("smtp.dkim_selector", "dkim_key_file needs dkim_selector (and dkim_domain or domain)")
+	}
 	if c.SMTP.Host != "" {
 		if c.SMTP.TLS != mailout.TLSNone && c.SMTP.TLS != mailout.TLSStartTLS && c.SMTP.TLS != mailout.TLSImplicit {
 			return c.errorAt("smtp.tls", "tls must be \"tls\", \"starttls\" or \"none\", not %q", c.SMTP.TLS)
@@ -697,4 +710,34 @@ func (c *Config) SMTPSettings() mailout.SMTPConfig {
 		Addr: fmt.Sprintf("%s:%d", c.SMTP.Host, c.SMTP.Port), TLS: c.SMTP.TLS, User: c.SMTP.User,
 		Password: c.SMTP.Password, Timeout: c.SMTP.Timeout, InsecureSkipVerify: c.SMTP.Insecure,
 	}
+}
+
+// StoreOptions are the core options the config sets.
+func (c *Config) StoreOptions() core.Options {
+	o := core.Options{Domain: c.Domain, Secret: []byte(c.Secret), ReopenWindow: c.Limits.ReopenWindow}
+	if c.Limits.AutoMailPerRecipient > 0 || c.Limits.AutoMailPerTicket > 0 || c.Limits.AutoMailWindow > 0 {
+		o.Budget = core.DefaultBudget
+		if c.Limits.AutoMailPerRecipient > 0 {
+			o.Budget.PerRecipient = c.Limits.AutoMailPerRecipient
+		}
+		if c.Limits.AutoMailPerTicket > 0 {
+			o.Budget.PerTicket = c.Limits.AutoMailPerTicket
+		}
+		if c.Limits.AutoMailWindow > 0 {
+			o.Budget.Window = c.Limits.AutoMailWindow
+		}
+	}
+	return o
+}
+
+// DKIMSigner loads the DKIM key, if one is configured.
+func (c *Config) DKIMSigner() (*mailout.DKIM, error) {
+	if c.SMTP.DKIMKeyFile == "" {
+		return nil, nil
+	}
+	domain := c.SMTP.DKIMDomain
+	if domain == "" {
+		domain = c.Domain
+	}
+	return mailout.LoadDKIM(domain, c.SMTP.DKIMSelector, c.SMTP.DKIMKeyFile)
 }

@@ -47,10 +47,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	var senderWG sync.WaitGroup
 	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
 	defer func() { stopSender(); senderWG.Wait() }()
+	signer, err := cfg.DKIMSigner()
+	if err != nil {
+		return &exitError{78, err}
+	}
 	if cfg.SMTP.Host != "" {
 		sender := &mailout.Sender{
 			Store: db.Store, Templates: templates, SMTP: cfg.SMTPSettings(), From: cfg.FromAddress(),
-			Conns: cfg.SMTP.Connections, Log: log.With("worker", "sender"),
+			Conns: cfg.SMTP.Connections, Log: log.With("worker", "sender"), DKIM: signer,
 		}
 		senderWG.Add(1)
 		go func() { defer senderWG.Done(); sender.Run(senderCtx) }()

@@ -53,7 +53,7 @@ func openDatabase(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 		}
 		url = local.URL()
 	}
-	st, err := core.Open(ctx, url, core.Options{Domain: cfg.Domain, Secret: []byte(cfg.Secret)})
+	st, err := core.Open(ctx, url, cfg.StoreOptions())
 	if err != nil {
 		local.Stop()
 		return nil, err
