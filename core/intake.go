@@ -183,7 +183,7 @@ func (s *Store) LoadCheckpoint(ctx context.Context, mailbox, folder string) (c C
 
 // thread finds the ticket a stored message belongs to and applies it.
 func (s *Store) thread(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef int64, now time.Time, res *IngestResult) error {
-	t, how, err := s.findTicket(ctx, tx, in)
+	t, how, err := s.findTicket(ctx, tx, in, true)
 	if err != nil {
 		return err
 	}
@@ -235,10 +235,11 @@ func (s *Store) thread(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef int64
 
 // findTicket applies the threading rules in order: reply token, then
 // In-Reply-To/References, then the subject tag if the sender is on the ticket.
-func (s *Store) findTicket(ctx context.Context, tx pgx.Tx, in *Inbound) (*Ticket, string, error) {
+// With lock, the ticket found is locked for the rest of the transaction.
+func (s *Store) findTicket(ctx context.Context, tx pgx.Tx, in *Inbound, lock bool) (*Ticket, string, error) {
 	if in.ReplyToken != "" {
 		if tok, ok := s.ParseToken(in.ReplyToken); ok {
-			t, err := ticketByNumber(ctx, tx, tok.Ticket, true)
+			t, err := ticketByNumber(ctx, tx, tok.Ticket, lock)
 			if err != nil || t != nil {
 				return t, "reply token", err
 			}
@@ -251,7 +252,7 @@ func (s *Store) findTicket(ctx context.Context, tx pgx.Tx, in *Inbound) (*Ticket
 			SELECT t.number FROM thread_ids ti JOIN tickets t ON t.id = ti.ticket_id
 			WHERE ti.message_id = ANY($1) ORDER BY t.number DESC LIMIT 1`, ids).Scan(&number)
 		if err == nil {
-			t, err := ticketByNumber(ctx, tx, number, true)
+			t, err := ticketByNumber(ctx, tx, number, lock)
 			return t, "references", err
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
@@ -259,7 +260,7 @@ func (s *Store) findTicket(ctx context.Context, tx pgx.Tx, in *Inbound) (*Ticket
 		}
 	}
 	if n, ok := ParseSubjectTag(in.Subject); ok {
-		t, err := ticketByNumber(ctx, tx, n, true)
+		t, err := ticketByNumber(ctx, tx, n, lock)
 		if err != nil || t == nil {
 			return nil, "", err
 		}

@@ -66,3 +66,26 @@ func (s *Store) alertAdmins(ctx context.Context, tx pgx.Tx, now time.Time, templ
 	}
 	return s.mailAgents(ctx, tx, now, nil, admins, template, "", data)
 }
+
+// QuarantineGet returns one quarantined message with its raw bytes.
+func (s *Store) QuarantineGet(ctx context.Context, id int64) (*QuarantinedMessage, error) {
+	var q QuarantinedMessage
+	err := s.pool.QueryRow(ctx, `SELECT id, mailbox, reason, length(raw), created_at, raw FROM quarantine WHERE id = $1`, id).
+		Scan(&q.ID, &q.Mailbox, &q.Reason, &q.Size, &q.CreatedAt, &q.Raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("quarantined message %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load quarantined message %d: %w", id, err)
+	}
+	return &q, nil
+}
+
+// QuarantineRelease marks a quarantined message as taken in after all.
+func (s *Store) QuarantineRelease(ctx context.Context, id int64, now time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE quarantine SET released_at = $2 WHERE id = $1`, id, now)
+	if err != nil {
+		return fmt.Errorf("release quarantined message %d: %w", id, err)
+	}
+	return nil
+}

@@ -26,7 +26,13 @@ Usage:
   helpdesk pipe [-config FILE] [-mailbox NAME] deliver one message from standard input (for an MTA)
   helpdesk ticket list [--status S] [--overdue] [--assignee A] [--team T] [--json]
   helpdesk ticket show N [--json]
+  helpdesk ticket assign|priority|sla N VALUE --as AGENT
+  helpdesk ticket close|reopen N --as AGENT
+  helpdesk ticket note N TEXT --as AGENT
   helpdesk agent list [--json]
+  helpdesk explain FILE.eml [--mailbox NAME] [--json]   dry run: how intake would take a message
+  helpdesk import --mailbox NAME                ingest a mailbox's backlog without acknowledging it
+  helpdesk quarantine list|show ID|retry ID
   helpdesk version
 
 The config file defaults to $HELPDESK_CONFIG, else ./helpdesk.toml if it exists.
@@ -76,6 +82,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdPipe(ctx, rest, stdin, stderr)
 	case "ticket":
 		return cmdTicket(ctx, rest, stdout, stderr)
+	case "explain":
+		return cmdExplain(ctx, rest, stdout, stderr)
+	case "quarantine":
+		return cmdQuarantine(ctx, rest, stdout, stderr)
+	case "import":
+		return cmdImport(ctx, rest, stdout, stderr)
 	case "agent":
 		return cmdAgent(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":

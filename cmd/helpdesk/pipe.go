@@ -12,10 +12,14 @@ import (
 // the others, so a database outage must be 75, never a silent 0.
 const (
 	exUsage    = 64
+	exDataErr  = 65
 	exIOErr    = 74
 	exTempFail = 75
 	exConfig   = 78
 )
+
+// pipeHardCap is the most pipe delivery reads into memory.
+const pipeHardCap = 1 << 30
 
 func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pipe", flag.ContinueOnError)
@@ -31,10 +35,15 @@ func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	}
 	log := newLogger(stderr, cfg.LogFormat)
 	limits := cfg.IntakeLimits()
-	// Read one byte past the limit: an oversized message is quarantined, not truncated.
-	raw, err := io.ReadAll(io.LimitReader(stdin, limits.MaxBytes+1))
+	// Read the whole message, even past the limit: an oversized message is
+	// quarantined whole, never truncated. Past a hard cap the MTA bounces it
+	// to the sender, which is no silent loss either.
+	raw, err := io.ReadAll(io.LimitReader(stdin, pipeHardCap+1))
 	if err != nil {
 		return &exitError{exIOErr, fmt.Errorf("read message: %w", err)}
+	}
+	if int64(len(raw)) > pipeHardCap {
+		return &exitError{exDataErr, fmt.Errorf("message larger than %d bytes: refused", int64(pipeHardCap))}
 	}
 	db, err := openDatabase(ctx, cfg, log, false)
 	if err != nil {

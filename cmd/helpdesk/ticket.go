@@ -24,6 +24,8 @@ func cmdTicket(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return ticketList(ctx, args[1:], stdout, stderr)
 	case "show":
 		return ticketShow(ctx, args[1:], stdout, stderr)
+	case "assign", "priority", "sla", "close", "reopen", "note":
+		return ticketAction(ctx, args[0], args[1:], stdout, stderr)
 	}
 	return &exitError{2, fmt.Errorf("unknown ticket command %q", args[0])}
 }

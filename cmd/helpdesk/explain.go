@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"helpdesk/mailin"
+)
+
+// cmdExplain is a dry run of intake: how a message would be classified,
+// threaded and routed, and why, without writing anything.
+func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	mailbox := fs.String("mailbox", "", "the mailbox the message arrived in (its default topic applies)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	if len(pos) != 1 {
+		return &exitError{2, fmt.Errorf("usage: helpdesk explain FILE.eml [--mailbox NAME] [--json]")}
+	}
+	raw, err := os.ReadFile(pos[0])
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfigFrom(*cfgPath)
+	if err != nil {
+		return &exitError{78, err}
+	}
+	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogFormat), false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.Secret == "" {
+		if err := db.UseStoredSecret(ctx); err != nil {
+			return err
+		}
+	}
+	src := mailin.Source{Mailbox: *mailbox}
+	for _, m := range cfg.Mailboxes {
+		if m.Name == *mailbox {
+			src.DefaultTopic = m.DefaultTopic
+		}
+	}
+	intake := &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(),
+		TrustedAuthServID: cfg.TrustedAuthServID, Limits: cfg.IntakeLimits()}
+	out := map[string]any{"file": pos[0]}
+	msg, err := intake.Prepare(src, raw)
+	if err != nil {
+		out["outcome"] = "quarantine"
+		out["reason"] = err.Error()
+		if *asJSON {
+			return writeJSON(stdout, out)
+		}
+		fmt.Fprintf(stdout, "%s: would be quarantined: %v\n", pos[0], err)
+		return nil
+	}
+	ex, err := db.Explain(ctx, msg.Inbound)
+	if err != nil {
+		return err
+	}
+	var cmds []string
+	for _, c := range msg.Commands {
+		cmds = append(cmds, c.Raw)
+	}
+	out["class"], out["class_reason"], out["message_key"] = msg.Class, msg.ClassReason, msg.Key()
+	out["duplicate"], out["ticket"], out["threading"] = ex.Duplicate, ex.Ticket, ex.Threading
+	out["help_topic"], out["route_rule"], out["from"] = msg.Topic, msg.RouteRule, msg.From.Email
+	out["agent"], out["agent_verified"], out["commands"] = ex.Agent, ex.Verified, cmds
+	if *asJSON {
+		return writeJSON(stdout, out)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Message:\t%s\n", msg.Key())
+	fmt.Fprintf(tw, "From:\t%s\n", msg.From)
+	class := string(msg.Class)
+	if msg.ClassReason != "" {
+		class += " (" + msg.ClassReason + ")"
+	}
+	fmt.Fprintf(tw, "Class:\t%s\n", class)
+	switch {
+	case ex.Duplicate:
+		fmt.Fprintf(tw, "Outcome:\talready stored: nothing would change\n")
+	case ex.Ticket != 0:
+		fmt.Fprintf(tw, "Outcome:\tjoins ticket [#%d] by %s\n", ex.Ticket, ex.Threading)
+	default:
+		fmt.Fprintf(tw, "Outcome:\t%s\n", ex.Threading)
+	}
+	if msg.Topic != "" {
+		fmt.Fprintf(tw, "Help topic:\t%s (%s)\n", msg.Topic, msg.RouteRule)
+	}
+	if ex.Agent != "" {
+		v := "NOT verified: kept as an internal record, no command runs"
+		if ex.Verified {
+			v = "verified"
+		}
+		fmt.Fprintf(tw, "Agent:\t%s, %s\n", ex.Agent, v)
+		if len(cmds) > 0 {
+			fmt.Fprintf(tw, "Commands:\t%s\n", strings.Join(cmds, "; "))
+		}
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"helpdesk/mailin"
+)
+
+// cmdImport ingests a configured mailbox's existing mail without
+// acknowledging it, showing progress and a summary.
+func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	name := fs.String("mailbox", "", "the mailbox (by its name in the config)")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{2, err}
+	}
+	cfg, err := loadConfigFrom(*cfgPath)
+	if err != nil {
+		return &exitError{78, err}
+	}
+	idx := -1
+	for i, m := range cfg.Mailboxes {
+		if m.Name == *name {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return &exitError{2, fmt.Errorf("no mailbox named %q in the config", *name)}
+	}
+	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogFormat), true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p := &mailin.Poller{Mailbox: cfg.Mailbox(idx), Intake: &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(),
+		Routes: cfg.IntakeRoutes(), TrustedAuthServID: cfg.TrustedAuthServID, Limits: cfg.IntakeLimits(),
+		Log: newLogger(io.Discard, "text")}}
+	sum, err := p.Import(ctx, func(done, total int) {
+		const width = 30
+		fill := width * done / total
+		fmt.Fprintf(stderr, "\r[%s%s] %d/%d", strings.Repeat("=", fill), strings.Repeat(" ", width-fill), done, total)
+	})
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "imported %d messages from %s: %d new tickets, %d replies, %d machine mails, %d already stored, %d quarantined; nobody was mailed\n",
+		sum.Messages, *name, sum.Tickets, sum.Replies, sum.Machine, sum.Duplicates, sum.Quarantined)
+	return nil
+}

@@ -1,0 +1,110 @@
+package mailin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// ImportSummary counts what an import did.
+type ImportSummary struct {
+	Messages    int // read from the folder
+	Tickets     int // new tickets opened
+	Replies     int // added to existing tickets
+	Duplicates  int // already stored
+	Machine     int // bounces, auto-replies and the like, stored
+	Quarantined int
+}
+
+// ErrMailboxBusy means another process polls the mailbox right now.
+var ErrMailboxBusy = errors.New("another helpdesk process is polling this mailbox: stop it first, or let it take the mail in")
+
+// Import takes in a folder's existing backlog once, from the checkpoint on,
+// without mailing anyone: old mail gets no acknowledgement. It leaves the
+// checkpoint after the last message, so the daemon starts from there.
+func (p *Poller) Import(ctx context.Context, progress func(done, total int)) (ImportSummary, error) {
+	var sum ImportSummary
+	mb := p.Mailbox
+	if mb.Folder == "" {
+		mb.Folder = "INBOX"
+	}
+	release, ok, err := p.Intake.Store.LockMailbox(ctx, mb.Name)
+	if err != nil {
+		return sum, err
+	}
+	defer release()
+	if !ok {
+		return sum, ErrMailboxBusy
+	}
+	c, err := dial(mb, nil)
+	if err != nil {
+		return sum, err
+	}
+	defer c.Close()
+	if err := c.Login(mb.User, mb.Password).Wait(); err != nil {
+		return sum, fmt.Errorf("login %s as %s: %w", mb.Addr, mb.User, err)
+	}
+	sel, err := c.Select(mb.Folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return sum, fmt.Errorf("select %s: %w", mb.Folder, err)
+	}
+	cp, known, err := p.Intake.Store.LoadCheckpoint(ctx, mb.Name, mb.Folder)
+	if err != nil {
+		return sum, err
+	}
+	if !known || cp.UIDValidity != sel.UIDValidity {
+		cp.LastUID = 0
+	}
+	cp.UIDValidity = sel.UIDValidity
+	data, err := c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{{imap.UIDRange{Start: imap.UID(cp.LastUID + 1), Stop: 0}}}}, nil).Wait()
+	if err != nil {
+		return sum, fmt.Errorf("search: %w", err)
+	}
+	var uids []imap.UID
+	for _, u := range data.AllUIDs() {
+		if uint32(u) > cp.LastUID {
+			uids = append(uids, u)
+		}
+	}
+	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	for i, uid := range uids {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		msgs, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{UID: true,
+			BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+		if err != nil {
+			return sum, fmt.Errorf("fetch uid %d: %w", uid, err)
+		}
+		if len(msgs) == 0 || len(msgs[0].BodySection) == 0 {
+			continue
+		}
+		mcp := cp
+		mcp.LastUID = uint32(uid)
+		out, err := p.Intake.Deliver(ctx, Source{Mailbox: mb.Name, DefaultTopic: mb.DefaultTopic, Checkpoint: &mcp, Quiet: true},
+			msgs[0].BodySection[0].Bytes)
+		if err != nil {
+			return sum, fmt.Errorf("deliver uid %d: %w", uid, err)
+		}
+		sum.Messages++
+		switch {
+		case out.Quarantined != 0:
+			sum.Quarantined++
+		case out.Duplicate:
+			sum.Duplicates++
+		case out.Class.Machine():
+			sum.Machine++
+		case out.Created:
+			sum.Tickets++
+		default:
+			sum.Replies++
+		}
+		if progress != nil {
+			progress(i+1, len(uids))
+		}
+	}
+	return sum, nil
+}
