@@ -115,6 +115,10 @@ func (s *Store) buildRow(m outMail, now time.Time) (outboxRow, error) {
 			data["Assignee"] = t.Assignee.String()
 		}
 		data["ReplyToken"] = s.MintToken(ReplyToken{Ticket: t.Number, Agent: m.agentID})
+		if m.agentID == 0 && s.statusBase != "" {
+			// Every customer mail links to the ticket's read-only status page.
+			data["StatusURL"] = s.statusBase + "/status/" + s.StatusToken(t.Number, now.Add(StatusLinkLifetime))
+		}
 		row.refs = t.RootMessageID
 		if m.inReplyTo != "" && m.inReplyTo != t.RootMessageID {
 			row.refs += " " + m.inReplyTo

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,8 @@ type Store struct {
 	secret []byte
 	budget Budget
 	reopen time.Duration
+	// statusBase is the status pages' base URL, without a trailing slash.
+	statusBase string
 
 	suppressedByBudget atomic.Int64
 }
@@ -38,6 +41,9 @@ type Options struct {
 	// ReopenWindow: a customer reply this long after resolution opens a new
 	// ticket linked to the old one instead of reopening it (zero: 14 days).
 	ReopenWindow time.Duration
+	// StatusBaseURL is where the status pages are served, e.g.
+	// "https://help.example.com"; empty leaves status links out of mail.
+	StatusBaseURL string
 }
 
 // Budget caps automatic mail (everything but agents' responses) to one
@@ -75,7 +81,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.ReopenWindow <= 0 {
 		opts.ReopenWindow = DefaultReopenWindow
 	}
-	return &Store{pool: pool, domain: opts.Domain, secret: opts.Secret, budget: opts.Budget, reopen: opts.ReopenWindow}, nil
+	return &Store{pool: pool, domain: opts.Domain, secret: opts.Secret, budget: opts.Budget, reopen: opts.ReopenWindow,
+		statusBase: strings.TrimRight(opts.StatusBaseURL, "/")}, nil
 }
 
 // Close releases every connection.

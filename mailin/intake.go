@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,23 @@ type Intake struct {
 	Now               func() time.Time
 
 	unverified atomic.Int64 // forged or unproven agent mails seen
+	counts     sync.Map     // outcome ("human", "bounce", ..., "duplicate", "quarantined") → *atomic.Int64
+}
+
+func (in *Intake) count(outcome string) {
+	v, _ := in.counts.LoadOrStore(outcome, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// Counts returns how many messages this intake took in, by outcome: a
+// class ("human", "autoreply", "bounce", ...), "duplicate" or "quarantined".
+func (in *Intake) Counts() map[string]int64 {
+	out := map[string]int64{}
+	in.counts.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
 }
 
 // Source says where a message came from.
@@ -69,6 +87,7 @@ func (in *Intake) Deliver(ctx context.Context, src Source, raw []byte) (Outcome,
 			return Outcome{}, fmt.Errorf("quarantine: %w", qerr)
 		}
 		in.log().Warn("message quarantined", "mailbox", src.Mailbox, "reason", err, "quarantine", id)
+		in.count("quarantined")
 		return Outcome{Quarantined: id, Reason: err.Error()}, nil
 	}
 	res, err := in.Store.Ingest(ctx, msg.Inbound, now)
@@ -76,6 +95,11 @@ func (in *Intake) Deliver(ctx context.Context, src Source, raw []byte) (Outcome,
 		return Outcome{}, err
 	}
 	out := Outcome{IngestResult: res, Class: msg.Class, Reason: msg.ClassReason}
+	if res.Duplicate {
+		in.count("duplicate")
+	} else {
+		in.count(string(msg.Class))
+	}
 	if res.Unverified {
 		n := in.unverified.Add(1)
 		in.log().Warn("unverified agent mail kept as internal record", "mailbox", src.Mailbox, "from", msg.From.Email,

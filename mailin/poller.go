@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -47,7 +48,13 @@ type Poller struct {
 	Log     *slog.Logger
 	// OnPoll, if set, is called after every poll attempt with its error.
 	OnPoll func(mailbox string, err error)
+
+	active atomic.Bool // holds the mailbox lock: this process is its poller
 }
+
+// Active reports whether this process is the mailbox's poller, as opposed to
+// standing by while another daemon holds it.
+func (p *Poller) Active() bool { return p.active.Load() }
 
 // Run polls until ctx is cancelled.
 func (p *Poller) Run(ctx context.Context) error {
@@ -69,10 +76,14 @@ func (p *Poller) Run(ctx context.Context) error {
 			log.Error("lock mailbox", "err", err)
 		case !ok:
 			// Another daemon polls this mailbox; stand by to take over.
+			p.active.Store(false)
 			release()
 			sleep(ctx, 3*time.Second)
 			continue
 		default:
+			// Active until another daemon takes the lock: between sessions
+			// (backoff after an error) the mailbox is still this process's.
+			p.active.Store(true)
 			err = p.session(ctx)
 			release()
 			if ctx.Err() != nil {

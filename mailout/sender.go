@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"helpdesk/core"
@@ -24,6 +25,13 @@ type Sender struct {
 	DKIM      *DKIM         // sign with this key, if set
 	Log       *slog.Logger
 	Now       func() time.Time
+
+	sent, retried, failed atomic.Int64
+}
+
+// Results counts this sender's attempts by result: sent, retried, failed.
+func (s *Sender) Results() (sent, retried, failed int64) {
+	return s.sent.Load(), s.retried.Load(), s.failed.Load()
 }
 
 // lease is how long a claimed mail stays invisible to other senders. It must
@@ -114,6 +122,7 @@ func (s *Sender) deliver(k *conn, m core.OutMail) {
 	now := s.Now()
 	switch {
 	case err == nil:
+		s.sent.Add(1)
 		if err := s.Store.MarkSent(ctx, m.ID, now); err != nil {
 			log.Error("record sent mail", "err", err)
 			return
@@ -121,12 +130,14 @@ func (s *Sender) deliver(k *conn, m core.OutMail) {
 		log.Info("sent")
 	case permanent(err) || now.Sub(m.CreatedAt) > s.Lifetime:
 		log.Warn("giving up", "err", err, "attempts", m.Attempts)
+		s.failed.Add(1)
 		if err := s.Store.GiveUp(ctx, m.ID, err.Error(), badAddress(err), now); err != nil {
 			log.Error("record failed mail", "err", err)
 		}
 	default:
 		next := now.Add(backoff(m.Attempts))
 		log.Info("will retry", "err", err, "attempts", m.Attempts, "next", next)
+		s.retried.Add(1)
 		if err := s.Store.RetryLater(ctx, m.ID, next, err.Error()); err != nil {
 			log.Error("reschedule mail", "err", err)
 		}

@@ -29,6 +29,12 @@ type Config struct {
 	TemplatesDir string `toml:"templates_dir"`
 	LogFormat    string `toml:"log_format"`
 	HTTPAddr     string `toml:"http_addr"`
+	// StatusURL is where customers reach the status pages (default:
+	// http://HTTP_ADDR); put a reverse proxy with TLS in front in production.
+	StatusURL string `toml:"status_url"`
+	// StallAfter: a mailbox without a successful poll for this long makes
+	// /readyz fail and sends the admins one alert (and one on recovery).
+	StallAfter time.Duration `toml:"stall_after"`
 	// TrustedAuthServID is the authserv-id our receiving MTA writes in
 	// Authentication-Results; see docs/operations.md.
 	TrustedAuthServID string `toml:"trusted_authserv_id"`
@@ -363,6 +369,12 @@ func (c *Config) readSecrets() error {
 func (c *Config) defaults() {
 	if c.DataDir == "" {
 		c.DataDir = defaultDataDir()
+	}
+	if c.StallAfter <= 0 {
+		c.StallAfter = 15 * time.Minute
+	}
+	if c.StatusURL == "" && c.HTTPAddr != "" {
+		c.StatusURL = "http://" + c.HTTPAddr
 	}
 	if c.SLA.Schedule == "" {
 		c.SLA.Schedule = "@every 1m"
@@ -714,7 +726,7 @@ func (c *Config) SMTPSettings() mailout.SMTPConfig {
 
 // StoreOptions are the core options the config sets.
 func (c *Config) StoreOptions() core.Options {
-	o := core.Options{Domain: c.Domain, Secret: []byte(c.Secret), ReopenWindow: c.Limits.ReopenWindow}
+	o := core.Options{Domain: c.Domain, Secret: []byte(c.Secret), ReopenWindow: c.Limits.ReopenWindow, StatusBaseURL: c.StatusURL}
 	if c.Limits.AutoMailPerRecipient > 0 || c.Limits.AutoMailPerTicket > 0 || c.Limits.AutoMailWindow > 0 {
 		o.Budget = core.DefaultBudget
 		if c.Limits.AutoMailPerRecipient > 0 {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/mail"
 	"os"
 	"strings"
@@ -100,6 +101,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer world.Close()
 	cfg := demoConfig(dir, pg.URL(), world.imapAddr, world.smtpAddr)
+	if cfg.HTTPAddr, err = freeLoopback(); err != nil {
+		return err
+	}
+	cfg.StatusURL = "http://" + cfg.HTTPAddr
 
 	daemonCtx, stopDaemon := context.WithCancel(ctx)
 	daemonDone := make(chan error, 1)
@@ -123,6 +128,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	say("\nhelpdesk keeps running. Use any mail client (no TLS, password %q for every account):", demoPassword)
 	say("  SMTP (send)  %s   IMAP (read)  %s", world.smtpAddr, world.imapAddr)
+	say("  health, metrics and status pages: http://%s (/healthz, /readyz, /metrics; status links are in customer mail)", cfg.HTTPAddr)
 	say("  accounts: %s (customer), %s (customer), %s (admin), %s (agent)", demoGreg, demoJane, demoAdmin, demoGarnet)
 	say("  mail %s or %s to open a ticket; reply to ticket mail to follow it. Ctrl-C stops.", demoSupport, demoEmergency)
 	<-ctx.Done()
@@ -334,6 +340,16 @@ func (d *demoScript) run() error {
 		d.say("%s", strings.TrimRight(b.String(), "\n"))
 	}
 	return nil
+}
+
+// freeLoopback returns a loopback address with a port nothing listens on.
+func freeLoopback() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 func splitHostPort(addr string) (string, int) {

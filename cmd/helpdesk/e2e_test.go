@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,18 @@ type rig struct {
 	daemon  *exec.Cmd
 	logs    *bytes.Buffer
 	seen    map[string]bool // Message-IDs waitSent already returned
+	// httpAddr is where the daemon serves health, metrics and status pages.
+	httpAddr string
+}
+
+// freeAddr returns a loopback address nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func newRig(t *testing.T) *rig {
@@ -65,6 +78,7 @@ func newRig(t *testing.T) *rig {
 	r := &rig{t: t, bin: helpdeskBinary(t), support: mailintest.RequireDovecot(t), sink: mailouttest.Start(t)}
 	r.urgent = mailintest.NewAccount(t)
 	dbURL := coretest.URL(t)
+	r.httpAddr = freeAddr(t)
 	host, port, _ := strings.Cut(r.support.Addr, ":")
 	smtpHost, smtpPort, _ := strings.Cut(r.sink.Addr, ":")
 	cfg := fmt.Sprintf(`
@@ -72,6 +86,8 @@ database_url = %q
 domain = "desk.test"
 secret = "e2e-secret"
 log_format = "text"
+http_addr = %q
+stall_after = "3s"
 
 [smtp]
 host = %q
@@ -160,7 +176,7 @@ name = "SEV-C"
 sla_plan = "SEV-C"
 priority = "low"
 team = "Level 1 Support"
-`, dbURL, smtpHost, smtpPort, host, port, r.support.User, r.support.Password, host, port, r.urgent.User, r.urgent.Password)
+`, dbURL, r.httpAddr, smtpHost, smtpPort, host, port, r.support.User, r.support.Password, host, port, r.urgent.User, r.urgent.Password)
 	r.config = filepath.Join(t.TempDir(), "helpdesk.toml")
 	if err := os.WriteFile(r.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

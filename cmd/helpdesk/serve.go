@@ -30,9 +30,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	return serve(ctx, cfg, log)
 }
 
-// serve runs the daemon until ctx ends: pollers, sender and SLA checker.
+// serve runs the daemon until ctx ends: pollers, sender, SLA checker, HTTP.
 // Shutdown runs in reverse order of start: intake stops first (finishing the
-// message in hand), then the checker, then the sender flushes what it holds.
+// message in hand), then the checker, then the sender finishes the mail it
+// holds and puts back what it claimed but did not send.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	db, err := openDatabase(ctx, cfg, log, true)
 	if err != nil {
@@ -43,16 +44,17 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("load templates: %w", err)
 	}
-
-	var senderWG sync.WaitGroup
-	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
-	defer func() { stopSender(); senderWG.Wait() }()
 	signer, err := cfg.DKIMSigner()
 	if err != nil {
 		return &exitError{78, err}
 	}
+
+	var senderWG sync.WaitGroup
+	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { stopSender(); senderWG.Wait() }()
+	var sender *mailout.Sender
 	if cfg.SMTP.Host != "" {
-		sender := &mailout.Sender{
+		sender = &mailout.Sender{
 			Store: db.Store, Templates: templates, SMTP: cfg.SMTPSettings(), From: cfg.FromAddress(),
 			Conns: cfg.SMTP.Connections, Log: log.With("worker", "sender"), DKIM: signer,
 		}
@@ -60,10 +62,20 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		go func() { defer senderWG.Done(); sender.Run(senderCtx) }()
 	}
 
+	intake := &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(), TrustedAuthServID: cfg.TrustedAuthServID,
+		Limits: cfg.IntakeLimits(), Log: log.With("worker", "intake")}
+	var names []string
+	for _, m := range cfg.Mailboxes {
+		names = append(names, m.Name)
+	}
+	h := newHealth(names)
+	m := newMetrics(db.Store, intake, sender, h)
+
 	checker := cron.New(cron.WithChain(cron.Recover(cron.DefaultLogger), cron.SkipIfStillRunning(cron.DefaultLogger)))
 	if _, err := checker.AddFunc(cfg.SLA.Schedule, func() {
 		start := time.Now()
 		res, err := db.CheckSLA(ctx, start)
+		m.observeSLA(time.Since(start), res)
 		if err != nil {
 			log.Error("sla check", "err", err)
 		} else if res.Tickets > 0 {
@@ -75,13 +87,32 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	checker.Start()
 	defer func() { <-checker.Stop().Done() }()
 
-	intake := &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(), TrustedAuthServID: cfg.TrustedAuthServID,
-		Limits: cfg.IntakeLimits(), Log: log.With("worker", "intake")}
-	var pollers sync.WaitGroup
+	var background sync.WaitGroup
 	for i := range cfg.Mailboxes {
-		p := &mailin.Poller{Mailbox: cfg.Mailbox(i), Intake: intake, Log: log.With("worker", "poller")}
-		pollers.Add(1)
-		go func() { defer pollers.Done(); p.Run(ctx) }()
+		p := &mailin.Poller{Mailbox: cfg.Mailbox(i), Intake: intake, Log: log.With("worker", "poller"), OnPoll: h.polled}
+		h.active[p.Mailbox.Name] = p.Active
+		background.Add(1)
+		go func() { defer background.Done(); p.Run(ctx) }()
+	}
+	if len(cfg.Mailboxes) > 0 {
+		background.Add(1)
+		go func() {
+			defer background.Done()
+			watchStalls(ctx, db.Store, h, cfg.StallAfter, log.With("worker", "stall"))
+		}()
+	}
+	if cfg.HTTPAddr != "" {
+		srv := httpServer(cfg.HTTPAddr, db.Store, h, m, cfg.StallAfter, log.With("worker", "http"))
+		addr, err := listen(srv, log)
+		if err != nil {
+			return &exitError{78, err}
+		}
+		log.Info("http listening", "addr", addr)
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+		}()
 	}
 
 	if len(cfg.Mailboxes) == 0 {
@@ -92,6 +123,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	log.Info("helpdesk running", "version", version, "mailboxes", len(cfg.Mailboxes), "smtp", cfg.SMTP.Host != "")
 	<-ctx.Done()
 	log.Info("shutting down")
-	pollers.Wait()
+	background.Wait()
 	return nil
 }

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"helpdesk/core"
+	"helpdesk/templates"
+)
+
+// health tracks each mailbox's last successful poll, for /readyz, the
+// metrics and the stall alert.
+type health struct {
+	mu        sync.Mutex
+	lastOK    map[string]time.Time
+	lastErr   map[string]string
+	started   time.Time
+	active    map[string]func() bool // is this process the mailbox's poller?
+	stallSeen map[string]bool
+}
+
+func newHealth(mailboxes []string) *health {
+	h := &health{lastOK: map[string]time.Time{}, lastErr: map[string]string{}, started: time.Now(),
+		active: map[string]func() bool{}, stallSeen: map[string]bool{}}
+	for _, m := range mailboxes {
+		h.active[m] = func() bool { return true }
+	}
+	return h
+}
+
+func (h *health) polled(mailbox string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil {
+		h.lastOK[mailbox] = time.Now()
+		delete(h.lastErr, mailbox)
+	} else {
+		h.lastErr[mailbox] = err.Error()
+	}
+}
+
+// stale returns the mailboxes this process polls whose last success is older
+// than max, with when that was (the start, if never) and the last error.
+func (h *health) stale(max time.Duration, now time.Time) map[string][2]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string][2]string{}
+	for m, active := range h.active {
+		if !active() {
+			continue // another daemon polls it
+		}
+		last, ok := h.lastOK[m]
+		if !ok {
+			last = h.started
+		}
+		if now.Sub(last) > max {
+			out[m] = [2]string{last.Format(time.RFC3339), h.lastErr[m]}
+		}
+	}
+	return out
+}
+
+// watchStalls alerts the admins once when a mailbox stops polling for longer
+// than after, and once when it recovers.
+func watchStalls(ctx context.Context, db *core.Store, h *health, after time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(min(after/4, 30*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		stale := h.stale(after, now)
+		h.mu.Lock()
+		var changes []func() (bool, error)
+		for m := range h.active {
+			info, isStale := stale[m]
+			switch {
+			case isStale && !h.stallSeen[m]:
+				since, _ := time.Parse(time.RFC3339, info[0])
+				changes = append(changes, func() (bool, error) { return db.AlertStall(ctx, m, false, since, info[1], now) })
+				h.stallSeen[m] = true
+			case !isStale && h.stallSeen[m]:
+				changes = append(changes, func() (bool, error) { return db.AlertStall(ctx, m, true, now, "", now) })
+				h.stallSeen[m] = false
+			}
+		}
+		h.mu.Unlock()
+		for _, change := range changes {
+			if sent, err := change(); err != nil {
+				log.Error("stall alert", "err", err)
+			} else if sent {
+				log.Warn("mailbox stall alert sent")
+			}
+		}
+	}
+}
+
+// httpServer serves /healthz, /readyz, /metrics and the customers' status pages.
+func httpServer(addr string, db *core.Store, h *health, m *metrics, stallAfter time.Duration, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		var problems []string
+		if err := db.Ping(ctx); err != nil {
+			problems = append(problems, "database: "+err.Error())
+		}
+		for mb, info := range h.stale(stallAfter, time.Now()) {
+			problems = append(problems, fmt.Sprintf("mailbox %s: no successful poll since %s %s", mb, info[0], info[1]))
+		}
+		if len(problems) > 0 {
+			http.Error(w, strings.Join(problems, "\n"), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /status/{token}", func(w http.ResponseWriter, r *http.Request) { statusPage(w, r, db, log) })
+	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+}
+
+func statusPage(w http.ResponseWriter, r *http.Request, db *core.Store, log *slog.Logger) {
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	number, ok := db.ParseStatusToken(r.PathValue("token"), time.Now())
+	if !ok {
+		http.Error(w, "This link is not valid, or has expired. Reply to any of our mails about your ticket to get a fresh one.", http.StatusForbidden)
+		return
+	}
+	th, err := db.PublicThread(r.Context(), number)
+	if errors.Is(err, core.ErrNotFound) {
+		http.Error(w, "No such ticket.", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		log.Error("status page", "ticket", number, "err", err)
+		http.Error(w, "The status page is unavailable right now.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := templates.StatusPage.Execute(w, statusView{th}); err != nil {
+		log.Error("render status page", "ticket", number, "err", err)
+	}
+}
+
+// statusView adds wording for events to a public thread.
+type statusView struct{ *core.Thread }
+
+// EventText describes a public event in words a customer understands.
+func (v statusView) EventText(e core.Entry) string {
+	switch e.Event {
+	case core.EventCreated:
+		return "Ticket opened"
+	case core.EventResolved:
+		return "Resolved"
+	case core.EventClosed:
+		return "Closed"
+	case core.EventReopened:
+		return "Reopened"
+	}
+	return fmt.Sprintf("Status changed to %v", e.Data["to"])
+}
+
+// listen starts srv on its address and returns the address it got.
+func listen(srv *http.Server, log *slog.Logger) (string, error) {
+	l, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return "", fmt.Errorf("http: %w", err)
+	}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	return l.Addr().String(), nil
+}

@@ -1,0 +1,99 @@
+package core
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// StatusLinkLifetime is how long a status link in a mail keeps working.
+const StatusLinkLifetime = 180 * 24 * time.Hour
+
+// StatusToken signs a read-only link to a ticket's status page, valid until expires.
+func (s *Store) StatusToken(number int64, expires time.Time) string {
+	body := fmt.Sprintf("%d-%d", number, expires.Unix())
+	return body + "-" + s.statusMAC(body)
+}
+
+// ParseStatusToken checks a status link; it fails for forged, altered or
+// expired links alike, so a refusal tells an attacker nothing.
+func (s *Store) ParseStatusToken(token string, now time.Time) (int64, bool) {
+	i := strings.LastIndexByte(token, '-')
+	if i < 0 || len(s.secret) == 0 {
+		return 0, false
+	}
+	body, mac := token[:i], token[i+1:]
+	if !hmac.Equal([]byte(mac), []byte(s.statusMAC(body))) {
+		return 0, false
+	}
+	num, exp, ok := strings.Cut(body, "-")
+	n, err1 := strconv.ParseInt(num, 10, 64)
+	e, err2 := strconv.ParseInt(exp, 10, 64)
+	if !ok || err1 != nil || err2 != nil || now.Unix() > e {
+		return 0, false
+	}
+	return n, true
+}
+
+func (s *Store) statusMAC(body string) string {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte("status-link:" + body))
+	return strings.ToLower(tokenEncoding.EncodeToString(m.Sum(nil)[:15]))
+}
+
+// publicEvents are the events a customer may see on their status page.
+var publicEvents = map[string]bool{EventCreated: true, EventStatus: true, EventResolved: true, EventClosed: true, EventReopened: true}
+
+// PublicThread is a ticket as its customer may see it: their messages, the
+// agents' responses and the changes of status; never internal notes, routing
+// or escalation events, or unverified mail.
+func (s *Store) PublicThread(ctx context.Context, number int64) (*Thread, error) {
+	th, err := s.ShowTicket(ctx, number)
+	if err != nil {
+		return nil, err
+	}
+	var pub []Entry
+	for _, e := range th.Entries {
+		switch {
+		case e.Kind == EntryMessage || e.Kind == EntryResponse:
+			e.Data = nil
+			pub = append(pub, e)
+		case e.Kind == EntryEvent && publicEvents[e.Event]:
+			e.Author = ""
+			pub = append(pub, e)
+		}
+	}
+	th.Entries = pub
+	return th, nil
+}
+
+// AlertStall tells the admins, once per change, that a mailbox stopped
+// polling (or recovered). The stall_alerts row keeps it once across daemons.
+func (s *Store) AlertStall(ctx context.Context, mailbox string, recovered bool, since time.Time, reason string, now time.Time) (bool, error) {
+	sent := false
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var tag interface{ RowsAffected() int64 }
+		var err error
+		if recovered {
+			tag, err = tx.Exec(ctx, `DELETE FROM stall_alerts WHERE mailbox = $1`, mailbox)
+		} else {
+			tag, err = tx.Exec(ctx, `INSERT INTO stall_alerts (mailbox, since) VALUES ($1, $2) ON CONFLICT DO NOTHING`, mailbox, since)
+		}
+		if err != nil {
+			return fmt.Errorf("record stall of %s: %w", mailbox, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // already alerted (or nothing to recover from)
+		}
+		sent = true
+		return s.alertAdmins(ctx, tx, now, TemplateStallAlert, map[string]any{
+			"Mailbox": mailbox, "Recovered": recovered, "Since": since.UTC().Format("2006-01-02 15:04 MST"), "Reason": reason})
+	})
+	return sent, err
+}
