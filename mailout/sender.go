@@ -23,8 +23,13 @@ type Sender struct {
 	Interval  time.Duration // how often to look for due mail; default 500ms
 	Lifetime  time.Duration // give up on a mail this old; default 48h
 	DKIM      *DKIM         // sign with this key, if set
-	Log       *slog.Logger
-	Now       func() time.Time
+	// Lease is how long a claimed mail stays invisible to other senders
+	// (default 3m). It must outlast the slowest send (dial, TLS, auth and
+	// DATA timeouts); a sender that crashes holding mail delays it by this
+	// much, then it goes out again with the same Message-ID.
+	Lease time.Duration
+	Log   *slog.Logger
+	Now   func() time.Time
 
 	sent, retried, failed atomic.Int64
 }
@@ -34,17 +39,15 @@ func (s *Sender) Results() (sent, retried, failed int64) {
 	return s.sent.Load(), s.retried.Load(), s.failed.Load()
 }
 
-// lease is how long a claimed mail stays invisible to other senders. It must
-// outlast the slowest send (dial, TLS, auth and DATA timeouts); a sender that
-// crashes holding mail delays it by this much, then another sends it.
-const lease = 3 * time.Minute
-
 func (s *Sender) defaults() {
 	if s.Conns <= 0 {
 		s.Conns = 4
 	}
 	if s.Interval <= 0 {
 		s.Interval = 500 * time.Millisecond
+	}
+	if s.Lease <= 0 {
+		s.Lease = 3 * time.Minute
 	}
 	if s.Lifetime <= 0 {
 		s.Lifetime = 48 * time.Hour
@@ -94,7 +97,7 @@ func (s *Sender) Run(ctx context.Context) error {
 
 // step claims one batch and hands it to the workers; it returns how many it claimed.
 func (s *Sender) step(ctx context.Context, work chan<- core.OutMail) (int, error) {
-	mails, err := s.Store.ClaimOutbox(ctx, 8*s.Conns, lease, s.Now())
+	mails, err := s.Store.ClaimOutbox(ctx, 8*s.Conns, s.Lease, s.Now())
 	if err != nil {
 		return 0, err
 	}

@@ -76,6 +76,7 @@ type SMTPConfig struct {
 	From         string        `toml:"from"`
 	Connections  int           `toml:"connections"`
 	Timeout      time.Duration `toml:"timeout"`
+	Lease        time.Duration `toml:"lease"`
 	Insecure     bool          `toml:"insecure_skip_verify"`
 	// DKIM signing, when a key is given.
 	DKIMDomain   string `toml:"dkim_domain"`

@@ -56,7 +56,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.SMTP.Host != "" {
 		sender = &mailout.Sender{
 			Store: db.Store, Templates: templates, SMTP: cfg.SMTPSettings(), From: cfg.FromAddress(),
-			Conns: cfg.SMTP.Connections, Log: log.With("worker", "sender"), DKIM: signer,
+			Conns: cfg.SMTP.Connections, Log: log.With("worker", "sender"), DKIM: signer, Lease: cfg.SMTP.Lease,
 		}
 		senderWG.Add(1)
 		go func() { defer senderWG.Done(); sender.Run(senderCtx) }()
