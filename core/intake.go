@@ -305,7 +305,7 @@ func (s *Store) appendCustomerMessage(ctx context.Context, tx pgx.Tx, t *Ticket,
 	return s.queue(ctx, tx, now, outMail{
 		ticket: t, template: TemplateCustomerReplyAlert, to: *t.Assignee, agentID: t.assigneeID,
 		inReplyTo: in.MessageID,
-		data:      map[string]any{"From": in.From.String(), "Body": in.Text},
+		data:      map[string]any{"From": in.From.String(), "Body": excerpt(in.Text)},
 	})
 }
 
@@ -402,8 +402,7 @@ func (s *Store) openTicket(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef i
 	if in.Quiet {
 		return nil
 	}
-	if err := s.queue(ctx, tx, now, outMail{ticket: t, template: TemplateAck, to: t.Customer, inReplyTo: in.MessageID,
-		data: map[string]any{"Body": in.Text}}); err != nil {
+	if err := s.queue(ctx, tx, now, outMail{ticket: t, template: TemplateAck, to: t.Customer, inReplyTo: in.MessageID}); err != nil {
 		return err
 	}
 	return s.alertNewTicket(ctx, tx, t, in, now)
@@ -418,7 +417,7 @@ func (s *Store) alertNewTicket(ctx context.Context, tx pgx.Tx, t *Ticket, in *In
 		return err
 	}
 	return s.mailAgents(ctx, tx, now, t, list, TemplateNewTicketAlert, in.MessageID,
-		map[string]any{"From": in.From.String(), "Body": in.Text})
+		map[string]any{"From": in.From.String(), "Body": excerpt(in.Text)})
 }
 
 // roundRobin assigns a new ticket to the next member of an auto-assigning

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -351,4 +352,19 @@ func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
 		return st, fmt.Errorf("outbox stats: %w", err)
 	}
 	return st, nil
+}
+
+// excerpt bounds the text a notification quotes: the whole message is on
+// the ticket, and a 200 KB body copied into every alert would only weigh
+// down the outbox.
+func excerpt(text string) string {
+	const max = 8 << 10
+	if len(text) <= max {
+		return text
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + "\n[… the rest is on the ticket]"
 }

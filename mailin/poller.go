@@ -216,54 +216,92 @@ func (p *Poller) catchUp(ctx context.Context, c *imapclient.Client, validity uin
 	if len(uids) == 0 {
 		return store.SaveCheckpoint(ctx, cp, p.Intake.now())
 	}
-	for _, uid := range uids {
+	for start := 0; start < len(uids); start += fetchBatch {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := p.fetchOne(ctx, c, cp, uid, quietBefore); err != nil {
+		if err := p.fetchBatch(ctx, c, cp, uids[start:min(start+fetchBatch, len(uids))], quietBefore); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (p *Poller) fetchOne(ctx context.Context, c *imapclient.Client, cp core.Checkpoint, uid imap.UID, quietBefore time.Time) error {
+// fetchBatch is how many messages one FETCH asks for; batchBytes caps how
+// much of them is held in memory before they are stored.
+const (
+	fetchBatch = 200
+	batchBytes = 16 << 20
+)
+
+// fetchBatch streams the messages with these UIDs and stores them in
+// batches, each batch in one transaction that advances the checkpoint.
+func (p *Poller) fetchBatch(ctx context.Context, c *imapclient.Client, cp core.Checkpoint, uids []imap.UID, quietBefore time.Time) error {
 	mb := p.Mailbox
-	msgs, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{
+	src := Source{Mailbox: mb.Name, DefaultTopic: mb.DefaultTopic}
+	cmd := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{
 		UID: true, InternalDate: true,
 		BodySection: []*imap.FetchItemBodySection{{Peek: true}},
-	}).Collect()
-	if err != nil {
-		return fmt.Errorf("fetch uid %d: %w", uid, err)
-	}
-	if len(msgs) == 0 {
-		// Expunged between search and fetch: nothing to take in.
+	})
+	var items []Item
+	size := 0
+	store := func() error {
+		if len(items) == 0 {
+			return nil
+		}
+		// Finish the batch even if shutdown begins: a half-done delivery
+		// would roll back and be fetched again, which is safe but wasteful.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if _, err := p.Intake.DeliverBatch(dctx, src, cp, items); err != nil {
+			return fmt.Errorf("deliver uids %d-%d: %w", items[0].UID, items[len(items)-1].UID, err)
+		}
+		if mb.MoveTo != "" {
+			var set []imap.UID
+			for _, it := range items {
+				set = append(set, imap.UID(it.UID))
+			}
+			// Cosmetic, after the commit; the checkpoint is the truth.
+			if _, err := c.Move(imap.UIDSetNum(set...), mb.MoveTo).Wait(); err != nil {
+				p.log().Warn("move processed mail", "folder", mb.MoveTo, "err", err)
+			}
+		}
+		items, size = items[:0], 0
 		return nil
 	}
-	m := msgs[0]
-	var raw []byte
-	for _, b := range m.BodySection {
-		raw = b.Bytes
-	}
-	cp.LastUID = uint32(uid)
-	src := Source{Mailbox: mb.Name, DefaultTopic: mb.DefaultTopic, Checkpoint: &cp,
+	for {
+		msg := cmd.Next()
+		if msg == nil {
+			break
+		}
+		buf, err := msg.Collect()
+		if err != nil {
+			cmd.Close()
+			return fmt.Errorf("fetch: %w", err)
+		}
+		var raw []byte
+		for _, b := range buf.BodySection {
+			raw = b.Bytes
+		}
 		// Internal dates have one-second resolution: a message from the same
 		// second as our last poll counts as new, since an extra acknowledgement
 		// costs less than a missing one.
-		Quiet: !quietBefore.IsZero() && m.InternalDate.Before(quietBefore.Truncate(time.Second))}
-	// Finish the message even if shutdown begins: a half-done delivery would
-	// roll back and be fetched again, which is safe but wasteful.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancel()
-	if _, err := p.Intake.Deliver(dctx, src, raw); err != nil {
-		return fmt.Errorf("deliver uid %d: %w", uid, err)
-	}
-	if mb.MoveTo != "" {
-		if _, err := c.Move(imap.UIDSetNum(uid), mb.MoveTo).Wait(); err != nil {
-			p.log().Warn("move processed mail", "uid", uid, "folder", mb.MoveTo, "err", err)
+		quiet := !quietBefore.IsZero() && buf.InternalDate.Before(quietBefore.Truncate(time.Second))
+		items = append(items, Item{UID: uint32(buf.UID), Raw: raw, Quiet: quiet})
+		size += len(raw)
+		if size >= batchBytes && mb.MoveTo == "" {
+			// MOVE cannot run while FETCH streams, so with move_to the batch
+			// is stored when the FETCH is done.
+			if err := store(); err != nil {
+				cmd.Close()
+				return err
+			}
 		}
 	}
-	return nil
+	if err := cmd.Close(); err != nil {
+		return fmt.Errorf("fetch: %w", err)
+	}
+	return store()
 }
 
 func dial(mb Mailbox, handler *imapclient.UnilateralDataHandler) (*imapclient.Client, error) {
