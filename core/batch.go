@@ -68,7 +68,7 @@ func storeMessages(ctx context.Context, tx pgx.Tx, msgs []*Inbound, now time.Tim
 		}
 		first[k] = i
 		keys, ids, mailboxes, classes = append(keys, k), append(ids, m.MessageID), append(mailboxes, m.Mailbox), append(classes, string(m.Class))
-		raws = append(raws, m.Raw)
+		raws = append(raws, firstChunk(m.Raw))
 	}
 	rows, err := tx.Query(ctx, `
 		INSERT INTO messages (message_key, message_id, mailbox, class, raw, received_at)
@@ -89,6 +89,13 @@ func storeMessages(ctx context.Context, tx pgx.Tx, msgs []*Inbound, now time.Tim
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store messages: %w", err)
+	}
+	for i, m := range msgs {
+		if refs[i] != 0 {
+			if err := appendRaw(ctx, tx, refs[i], m.Raw); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var aRef []int64
 	var aName, aType []string

@@ -1,11 +1,14 @@
 package core_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"helpdesk/core"
 	"helpdesk/core/coretest"
@@ -344,5 +347,47 @@ func TestReplyAfterResolutionReopensOrLinks(t *testing.T) {
 	th, _ = s.ShowTicket(ctx, res.Ticket)
 	if th.Entries[0].Data["linked_ticket"] != float64(first.Ticket) {
 		t.Errorf("new ticket's created event %v, want it linked to %d", th.Entries[0].Data, first.Ticket)
+	}
+}
+
+// Large messages go to the database in chunks; they must come back whole.
+func TestLargeRawStoredWhole(t *testing.T) {
+	ctx := context.Background()
+	s := coretest.SeededStore(t)
+	raw := make([]byte, 9<<20+123)
+	for i := range raw {
+		raw[i] = byte(i % 251)
+	}
+	in := greg("large@example.com")
+	in.Raw = raw
+	if _, err := s.Ingest(ctx, in, t0); err != nil {
+		t.Fatal(err)
+	}
+	batch := greg("large-2@example.com")
+	batch.Raw = raw
+	if _, err := s.IngestBatch(ctx, []*core.Inbound{batch}, nil, t0); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, key := range []string{"mid:large@example.com", "mid:large-2@example.com"} {
+		var got []byte
+		if err := conn.QueryRow(ctx, `SELECT raw FROM messages WHERE message_key = $1`, key).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, raw) {
+			t.Errorf("%s: stored %d bytes, want the %d sent, identical", key, len(got), len(raw))
+		}
+	}
+	id, err := s.Quarantine(ctx, "support", "too big", raw, nil, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := s.QuarantineGet(ctx, id)
+	if err != nil || !bytes.Equal(q.Raw, raw) {
+		t.Errorf("quarantined copy differs (%v)", err)
 	}
 }

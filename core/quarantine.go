@@ -21,12 +21,17 @@ func (s *Store) Quarantine(ctx context.Context, mailbox, reason string, raw []by
 			}
 		}
 		err := tx.QueryRow(ctx, `INSERT INTO quarantine (mailbox, reason, digest, raw, created_at) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (digest) DO NOTHING RETURNING id`, mailbox, reason, DigestKey(raw), raw, now).Scan(&id)
+			ON CONFLICT (digest) DO NOTHING RETURNING id`, mailbox, reason, DigestKey(raw), firstChunk(raw), now).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return tx.QueryRow(ctx, `SELECT id FROM quarantine WHERE digest = $1`, DigestKey(raw)).Scan(&id)
 		}
 		if err != nil {
 			return fmt.Errorf("store quarantined message: %w", err)
+		}
+		for off := rawChunk; off < len(raw); off += rawChunk {
+			if _, err := tx.Exec(ctx, `UPDATE quarantine SET raw = raw || $2 WHERE id = $1`, id, raw[off:min(off+rawChunk, len(raw))]); err != nil {
+				return fmt.Errorf("store quarantined message %d: %w", id, err)
+			}
 		}
 		return s.alertAdmins(ctx, tx, now, TemplateQuarantineAlert,
 			map[string]any{"Mailbox": mailbox, "Reason": reason, "QuarantineID": id})

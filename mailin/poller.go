@@ -231,7 +231,7 @@ func (p *Poller) catchUp(ctx context.Context, c *imapclient.Client, validity uin
 // much of them is held in memory before they are stored.
 const (
 	fetchBatch = 200
-	batchBytes = 16 << 20
+	batchBytes = 4 << 20
 )
 
 // fetchBatch streams the messages with these UIDs and stores them in

@@ -27,7 +27,9 @@ var (
 )
 
 // helpdeskBinary builds the real binary once per test run.
-func helpdeskBinary(t *testing.T) string {
+func helpdeskBinary(t *testing.T) string { return helpdeskBinaryB(t) }
+
+func helpdeskBinaryB(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "helpdesk-bin")

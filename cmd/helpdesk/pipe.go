@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"helpdesk/mailin"
 	"io"
+	"runtime/debug"
 )
 
 // Exit codes from sysexits.h: an MTA retries on EX_TEMPFAIL and bounces on
@@ -35,10 +36,13 @@ func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	}
 	log := newLogger(stderr, cfg.LogFormat)
 	limits := cfg.IntakeLimits()
+	// One message, then exit: collect garbage eagerly, so a large message
+	// does not leave copies of itself lying around until the process ends.
+	debug.SetGCPercent(20)
 	// Read the whole message, even past the limit: an oversized message is
 	// quarantined whole, never truncated. Past a hard cap the MTA bounces it
 	// to the sender, which is no silent loss either.
-	raw, err := io.ReadAll(io.LimitReader(stdin, pipeHardCap+1))
+	raw, err := readAll(stdin, pipeHardCap+1)
 	if err != nil {
 		return &exitError{exIOErr, fmt.Errorf("read message: %w", err)}
 	}
@@ -69,4 +73,31 @@ func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		return &exitError{exTempFail, err}
 	}
 	return nil
+}
+
+// readAll reads up to max bytes into one exactly sized slice. Unlike
+// io.ReadAll, whose doubling leaves up to twice the message behind as
+// garbage, it reads in chunks, joins them once and hands the chunks back to
+// the OS: a 25 MB message costs about 25 MB, not 75.
+func readAll(r io.Reader, max int64) ([]byte, error) {
+	var chunks [][]byte
+	total := 0
+	for int64(total) < max {
+		chunk := make([]byte, 1<<20)
+		n, err := io.ReadFull(r, chunk)
+		chunks, total = append(chunks, chunk[:n]), total+n
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	raw := make([]byte, 0, total)
+	for _, c := range chunks {
+		raw = append(raw, c...)
+	}
+	chunks = nil
+	debug.FreeOSMemory()
+	return raw, nil
 }
