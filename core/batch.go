@@ -142,6 +142,7 @@ func (s *Store) splitBatch(ctx context.Context, tx pgx.Tx, msgs []*Inbound, refs
 	known := map[string]bool{}
 	rows, err := tx.Query(ctx, `
 		SELECT message_id FROM thread_ids WHERE message_id = ANY($1)
+		UNION ALL SELECT message_id FROM outbox WHERE message_id = ANY($1)
 		UNION ALL SELECT 'tag:' || number FROM tickets WHERE number = ANY($2)
 		UNION ALL SELECT 'agent:' || email FROM agents WHERE email = ANY($3)
 		UNION ALL SELECT 'rr:' || h.name FROM help_topics h JOIN teams t ON t.id = h.team_id

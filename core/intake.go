@@ -271,8 +271,10 @@ func (s *Store) findTicket(ctx context.Context, tx pgx.Tx, in *Inbound, lock boo
 	if len(ids) > 0 {
 		var number int64
 		err := tx.QueryRow(ctx, `
-			SELECT t.number FROM thread_ids ti JOIN tickets t ON t.id = ti.ticket_id
-			WHERE ti.message_id = ANY($1) ORDER BY t.number DESC LIMIT 1`, ids).Scan(&number)
+			SELECT t.number FROM tickets t WHERE t.id IN (
+				SELECT ticket_id FROM thread_ids WHERE message_id = ANY($1)
+				UNION SELECT ticket_id FROM outbox WHERE message_id = ANY($1) AND ticket_id IS NOT NULL)
+			ORDER BY t.number DESC LIMIT 1`, ids).Scan(&number)
 		if err == nil {
 			t, err := ticketByNumber(ctx, tx, number, lock)
 			return t, "references", err

@@ -136,8 +136,7 @@ func (s *Store) buildRow(m outMail, now time.Time) (outboxRow, error) {
 	return row, nil
 }
 
-// insertRows writes outbox rows, and remembers their Message-IDs for
-// threading replies, in two statements whatever their number.
+// insertRows writes outbox rows in one statement whatever their number.
 func insertRows(ctx context.Context, tx pgx.Tx, rows []outboxRow, created time.Time) error {
 	if len(rows) == 0 {
 		return nil
@@ -150,18 +149,14 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []outboxRow, created time.T
 		ticketIDs[i], attach[i], templates[i], recipients[i], emails[i] = r.ticketID, r.attach, r.template, r.recipient, r.toEmail
 		msgIDs[i], irts[i], refs[i], datas[i], times[i] = r.messageID, r.inReplyTo, r.refs, string(r.data), r.notBefore
 	}
-	// One statement: the rows, and their Message-IDs for threading replies.
+	// Replies to these mails thread through outbox.message_id itself (it
+	// has a unique index), so thread_ids holds only inbound Message-IDs.
 	if _, err := tx.Exec(ctx, `
-		WITH ins AS (
-			INSERT INTO outbox (ticket_id, template, recipient, to_email, message_id, in_reply_to, refs, data, attach_message_ref,
-				next_attempt_at, created_at)
-			SELECT t, tpl, rcpt, lower(em), mid, irt, refs, data::jsonb, nullif(att, 0), nb, $11
-			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[],
-				$9::timestamptz[], $10::text[]) AS u(t, tpl, rcpt, mid, irt, refs, data, att, nb, em)
-			RETURNING message_id, ticket_id)
-		INSERT INTO thread_ids (message_id, ticket_id)
-		SELECT message_id, ticket_id FROM ins WHERE ticket_id IS NOT NULL
-		ON CONFLICT DO NOTHING`,
+		INSERT INTO outbox (ticket_id, template, recipient, to_email, message_id, in_reply_to, refs, data, attach_message_ref,
+			next_attempt_at, created_at)
+		SELECT t, tpl, rcpt, lower(em), mid, irt, refs, data::jsonb, nullif(att, 0), nb, $11
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[],
+			$9::timestamptz[], $10::text[]) AS u(t, tpl, rcpt, mid, irt, refs, data, att, nb, em)`,
 		ticketIDs, templates, recipients, msgIDs, irts, refs, datas, attach, times, emails, created); err != nil {
 		return fmt.Errorf("queue mail: %w", err)
 	}

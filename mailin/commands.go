@@ -13,11 +13,22 @@ import (
 // Whether a command exists is core's decision, so a typo becomes a clear
 // error mail rather than text sent to the customer.
 func ParseCommands(text string) (cmds []core.Command, rest string) {
-	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
-	i := 0
-	for ; i < len(lines); i++ {
-		t := strings.TrimSpace(lines[i])
+	text = strings.ReplaceAll(text, "\r\n", "\n")
+	// Walk line by line without splitting the whole body: commands are at
+	// the top, and a long message should cost nothing more.
+	pos, line := 0, 0
+	for pos < len(text) {
+		end := strings.IndexByte(text[pos:], '\n')
+		next := len(text)
+		if end >= 0 {
+			next = pos + end + 1
+		} else {
+			end = len(text) - pos
+		}
+		line++
+		t := strings.TrimSpace(text[pos : pos+end])
 		if t == "" {
+			pos = next
 			continue
 		}
 		if !strings.HasPrefix(t, "/") || len(t) < 2 {
@@ -27,16 +38,16 @@ func ParseCommands(text string) (cmds []core.Command, rest string) {
 		if len(fields) == 0 {
 			break
 		}
-		c := core.Command{Line: i + 1, Raw: t, Name: strings.ToLower(fields[0]), Args: fields[1:]}
+		c := core.Command{Line: line, Raw: t, Name: strings.ToLower(fields[0]), Args: fields[1:]}
 		cmds = append(cmds, c)
+		pos = next
 		if c.Name == "note" {
 			// "/note some text" keeps the text on the same line as the note.
 			inline := strings.TrimSpace(strings.TrimPrefix(t[1:], fields[0]))
-			rest = strings.TrimSpace(inline + "\n" + strings.Join(lines[i+1:], "\n"))
-			return cmds, rest
+			return cmds, strings.TrimSpace(inline + "\n" + text[pos:])
 		}
 	}
-	return cmds, strings.TrimSpace(strings.Join(lines[i:], "\n"))
+	return cmds, strings.TrimSpace(text[min(pos, len(text)):])
 }
 
 // splitArgs splits on spaces, keeping quoted runs together.

@@ -50,6 +50,11 @@ func StripQuotes(body string) string {
 	lines := strings.Split(body, "\n")
 	cut := len(lines)
 	for i, l := range lines {
+		// Every marker below has a colon, a run of dashes or underscores, or
+		// our reply marker; most lines have none, so skip the regexps.
+		if !strings.ContainsAny(l, ":-_") {
+			continue
+		}
 		t := strings.TrimSpace(l)
 		next := ""
 		if i+1 < len(lines) {

@@ -134,7 +134,8 @@ CREATE TABLE attachments (
     inline       boolean NOT NULL DEFAULT false
 );
 
--- Every Message-ID we stored or sent, for threading replies back to tickets.
+-- The Message-ID of every inbound message on a ticket (and of the tickets'
+-- roots), for threading replies; those we send are in outbox.message_id.
 CREATE TABLE thread_ids (
     message_id text PRIMARY KEY,
     ticket_id  bigint NOT NULL REFERENCES tickets(id) ON DELETE CASCADE
