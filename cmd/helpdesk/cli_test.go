@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,9 +50,9 @@ func TestCheckConfigNamesKeyAndLine(t *testing.T) {
 	cases := []struct {
 		name, from, to, want string
 	}{
-		{"bad role", `role = "agent"`, `role = "boss"`, `:78: agents[1].role: role must be "admin" or "agent"`},
+		{"bad role", `role = "agent"`, `role = "boss"`, `agents[1].role: role must be "admin" or "agent"`},
 		{"unknown plan", `sla_plan = "SEV-B"`, `sla_plan = "SEV-X"`, `help_topics[1].sla_plan: no SLA plan named "SEV-X"`},
-		{"wrong type", "port = 993\ntls", "port = \"x\"\ntls", `:32: mailboxes.port: incompatible types`},
+		{"wrong type", "port = 993\ntls", "port = \"x\"\ntls", `mailboxes.port: incompatible types`},
 		{"unknown key", "[sla]\n", "[sla]\nfrequency = 3\n", `sla.frequency: unknown key`},
 		{"bad tls", `tls = "starttls"`, `tls = "maybe"`, `smtp.tls: tls must be`},
 	}
@@ -67,8 +68,13 @@ func TestCheckConfigNamesKeyAndLine(t *testing.T) {
 			if exitCode(err) != 78 {
 				t.Fatalf("exit %d, want 78 (EX_CONFIG); output %q", exitCode(err), out)
 			}
-			if !strings.Contains(err.Error(), c.want) {
-				t.Errorf("error %q, want it to contain %q", err, c.want)
+			// The error names the line where the broken text is.
+			line := strings.Count(bad[:strings.Index(bad, c.to)], "\n") + 1
+			if strings.HasPrefix(c.to, "[") { // a new key below a table header
+				line++
+			}
+			if want := fmt.Sprintf(":%d: %s", line, c.want); !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q, want it to contain %q", err, want)
 			}
 		})
 	}
