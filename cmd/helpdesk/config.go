@@ -754,3 +754,15 @@ func (c *Config) DKIMSigner() (*mailout.DKIM, error) {
 	}
 	return mailout.LoadDKIM(domain, c.SMTP.DKIMSelector, c.SMTP.DKIMKeyFile)
 }
+
+// Source describes mail arriving for a named mailbox (its default topic
+// applies), for pipe delivery and explain.
+func (c *Config) Source(mailbox string) mailin.Source {
+	src := mailin.Source{Mailbox: mailbox}
+	for _, m := range c.Mailboxes {
+		if m.Name == mailbox {
+			src.DefaultTopic = m.DefaultTopic
+		}
+	}
+	return src
+}

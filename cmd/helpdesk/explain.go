@@ -8,8 +8,6 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-
-	"helpdesk/mailin"
 )
 
 // cmdExplain is a dry run of intake: how a message would be classified,
@@ -40,19 +38,8 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer db.Close()
-	if cfg.Secret == "" {
-		if err := db.UseStoredSecret(ctx); err != nil {
-			return err
-		}
-	}
-	src := mailin.Source{Mailbox: *mailbox}
-	for _, m := range cfg.Mailboxes {
-		if m.Name == *mailbox {
-			src.DefaultTopic = m.DefaultTopic
-		}
-	}
-	intake := &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(),
-		TrustedAuthServID: cfg.TrustedAuthServID, Limits: cfg.IntakeLimits()}
+	src := cfg.Source(*mailbox)
+	intake := newIntake(cfg, db, newLogger(io.Discard, "text"))
 	out := map[string]any{"file": pos[0]}
 	msg, err := intake.Prepare(src, raw)
 	if err != nil {

@@ -38,9 +38,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer db.Close()
-	p := &mailin.Poller{Mailbox: cfg.Mailbox(idx), Intake: &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(),
-		Routes: cfg.IntakeRoutes(), TrustedAuthServID: cfg.TrustedAuthServID, Limits: cfg.IntakeLimits(),
-		Log: newLogger(io.Discard, "text")}}
+	p := &mailin.Poller{Mailbox: cfg.Mailbox(idx), Intake: newIntake(cfg, db, newLogger(io.Discard, "text"))}
 	sum, err := p.Import(ctx, func(done, total int) {
 		const width = 30
 		fill := width * done / total

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"helpdesk/mailin"
 	"io"
 	"runtime/debug"
 )
@@ -35,7 +34,6 @@ func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		return &exitError{exConfig, err}
 	}
 	log := newLogger(stderr, cfg.LogFormat)
-	limits := cfg.IntakeLimits()
 	// One message, then exit: collect garbage eagerly, so a large message
 	// does not leave copies of itself lying around until the process ends.
 	debug.SetGCPercent(20)
@@ -54,18 +52,8 @@ func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		return &exitError{exTempFail, err}
 	}
 	defer db.Close()
-	if cfg.Secret == "" {
-		if err := db.UseStoredSecret(ctx); err != nil {
-			return &exitError{exTempFail, err}
-		}
-	}
-	src := mailin.Source{Mailbox: *mailbox}
-	for _, m := range cfg.Mailboxes {
-		if m.Name == *mailbox {
-			src.DefaultTopic = m.DefaultTopic
-		}
-	}
-	intake := &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(), TrustedAuthServID: cfg.TrustedAuthServID, Limits: limits, Log: log}
+	src := cfg.Source(*mailbox)
+	intake := newIntake(cfg, db, log)
 	// Deliver quarantines what it cannot parse, so an error here means the
 	// message was not stored: the database is down, or something unexpected.
 	// Either way the MTA keeping it and retrying beats losing it.

@@ -66,15 +66,9 @@ func cmdQuarantine(ctx context.Context, args []string, stdout, stderr io.Writer)
 			_, err := stdout.Write(q.Raw)
 			return err
 		}
-		if cfg.Secret == "" {
-			if err := db.UseStoredSecret(ctx); err != nil {
-				return err
-			}
-		}
 		// Retry after raising a limit or fixing the cause: the message goes
 		// through the normal path; parsing it again must now succeed.
-		intake := &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(),
-			TrustedAuthServID: cfg.TrustedAuthServID, Limits: cfg.IntakeLimits()}
+		intake := newIntake(cfg, db, newLogger(stderr, cfg.LogFormat))
 		src := mailin.Source{Mailbox: q.Mailbox}
 		if _, err := intake.Prepare(src, q.Raw); err != nil {
 			return fmt.Errorf("still cannot take message %d in: %w", id, err)

@@ -62,8 +62,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		go func() { defer senderWG.Done(); sender.Run(senderCtx) }()
 	}
 
-	intake := &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(), TrustedAuthServID: cfg.TrustedAuthServID,
-		Limits: cfg.IntakeLimits(), Log: log.With("worker", "intake")}
+	intake := newIntake(cfg, db, log.With("worker", "intake"))
 	var names []string
 	for _, m := range cfg.Mailboxes {
 		names = append(names, m.Name)

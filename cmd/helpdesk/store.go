@@ -9,6 +9,7 @@ import (
 
 	"helpdesk/core"
 	"helpdesk/core/pglocal"
+	"helpdesk/mailin"
 )
 
 // configFlag registers -config and returns where to read it from.
@@ -59,24 +60,26 @@ func openDatabase(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 		return nil, err
 	}
 	db := &database{Store: st, local: local}
-	if !migrate {
-		return db, nil
-	}
-	applied, err := st.Migrate(ctx)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	for _, m := range applied {
-		log.Info("applied migration", "migration", m)
+	if migrate {
+		applied, err := st.Migrate(ctx)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		for _, m := range applied {
+			log.Info("applied migration", "migration", m)
+		}
 	}
 	if cfg.Secret == "" {
 		// Reply tokens must verify after a restart and across daemons, so a
 		// generated secret lives in the database.
 		if err := st.UseStoredSecret(ctx); err != nil {
 			db.Close()
-			return nil, err
+			return nil, &core.TemporaryError{Err: err}
 		}
+	}
+	if !migrate {
+		return db, nil
 	}
 	if err := st.SyncDirectory(ctx, cfg.Directory()); err != nil {
 		db.Close()
@@ -86,3 +89,9 @@ func openDatabase(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 }
 
 func schemaVersion() int { return core.SchemaVersion() }
+
+// newIntake is the intake the config describes, on db.
+func newIntake(cfg *Config, db *database, log *slog.Logger) *mailin.Intake {
+	return &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(),
+		TrustedAuthServID: cfg.TrustedAuthServID, Limits: cfg.IntakeLimits(), Log: log}
+}
