@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"helpdesk/core"
 	"helpdesk/core/coretest"
 	"helpdesk/mailin/mailintest"
@@ -177,5 +179,44 @@ func TestUIDValidityChangeRereadsWithoutDuplicatesOrOldAcks(t *testing.T) {
 	}
 	if len(acks) != 3 || acks["Customer 3 <c3@example.com>"] != 0 {
 		t.Errorf("acks %v, want one each for customers 1, 2 and 4 and none for 3", acks)
+	}
+}
+
+// With move_to, processed mail leaves the folder; the checkpoint, not the
+// move, is what keeps it from being taken twice.
+func TestPollerMovesProcessedMail(t *testing.T) {
+	s := coretest.SeededStore(t)
+	acct := mailintest.NewAccount(t)
+	c := acct.Dial(t)
+	if err := c.Create("Processed", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		acct.Append(t, c, "INBOX", testMail(i, time.Now()))
+	}
+	p := &Poller{
+		Mailbox: Mailbox{Name: "support", Addr: acct.Addr, TLS: TLSNone, User: acct.User, Password: acct.Password,
+			PollInterval: 200 * time.Millisecond, MoveTo: "Processed"},
+		Intake: &Intake{Store: s, Desk: []string{"support@desk.test"}, Log: quiet()},
+		Log:    quiet(),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	waitTickets(t, s, 3)
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	<-done
+	for folder, want := range map[string]uint32{"INBOX": 0, "Processed": 3} {
+		st, err := c.Status(folder, &imap.StatusOptions{NumMessages: true}).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *st.NumMessages != want {
+			t.Errorf("%s holds %d messages, want %d", folder, *st.NumMessages, want)
+		}
+	}
+	if list := waitTickets(t, s, 0); len(list) != 3 {
+		t.Errorf("%d tickets, want 3", len(list))
 	}
 }
