@@ -204,13 +204,15 @@ func (r *rig) start() {
 	}
 }
 
-func (r *rig) kill(sig syscall.Signal) {
+// kill signals the daemon and waits for it; the error is its exit status.
+func (r *rig) kill(sig syscall.Signal) error {
 	if r.daemon == nil || r.daemon.Process == nil {
-		return
+		return nil
 	}
 	r.daemon.Process.Signal(sig)
-	r.daemon.Wait()
+	err := r.daemon.Wait()
 	r.daemon = nil
+	return err
 }
 
 // cli runs a helpdesk subcommand and returns its standard output.
@@ -324,5 +326,14 @@ func TestEndToEndOneMailOneTicketOneAckAcrossRestart(t *testing.T) {
 	if !strings.Contains(show, "cannot pay") || !strings.Contains(show, "event created") {
 		t.Errorf("ticket show lacks the message or the created event:\n%s", show)
 	}
-	r.kill(syscall.SIGTERM)
+	start := time.Now()
+	if err := r.kill(syscall.SIGTERM); err != nil {
+		t.Errorf("SIGTERM: the daemon exited with %v, want a clean exit", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("shutdown took %v", took)
+	}
+	if !strings.Contains(r.logs.String(), "shutting down") {
+		t.Errorf("no orderly shutdown in the log")
+	}
 }
