@@ -2,7 +2,6 @@ package mailout_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -200,14 +199,48 @@ func TestStartTLSRequiredFailsClosed(t *testing.T) {
 	if got := len(sink.Mails()); got != 0 {
 		t.Fatalf("%d mails went out in clear text though STARTTLS was required", got)
 	}
-	th, _ := s.ShowTicket(context.Background(), n)
-	var failed int
-	for _, e := range th.Entries {
-		if e.Event == "mail_failed" && strings.Contains(fmt.Sprint(e.Data["reason"]), "STARTTLS") {
-			failed++
-		}
+	// Fail closed, but keep the mail: it waits for the server to be fixed.
+	st, err := s.OutboxStats(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if failed == 0 {
-		t.Errorf("no mail_failed event naming STARTTLS on the ticket")
+	if st.Pending != 2 || st.Failed != 0 {
+		t.Errorf("outbox %+v: both mails must stay pending, none given up", st)
+	}
+	_ = n
+}
+
+func TestImplicitTLSAndAuth(t *testing.T) {
+	for _, c := range []struct {
+		name, password string
+		delivered      bool
+	}{{"right password", "s3cret", true}, {"wrong password", "guess", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			s := coretest.SeededStore(t)
+			sink := mailouttest.StartTLS(t, "desk", "s3cret")
+			clk := &clock{t: time.Now()}
+			ingestGreg(t, s, clk.Now())
+			tpl, _ := mailout.LoadTemplates("")
+			snd := &mailout.Sender{Store: s, Templates: tpl,
+				SMTP: mailout.SMTPConfig{Addr: sink.Addr, TLS: mailout.TLSImplicit, User: "desk", Password: c.password,
+					Timeout: 5 * time.Second, InsecureSkipVerify: true},
+				From: core.Address{Email: "support@desk.test"}, Conns: 1, Interval: 20 * time.Millisecond,
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { snd.Run(ctx); close(done) }()
+			got := sink.WaitFor(2, 3*time.Second)
+			cancel()
+			<-done
+			if c.delivered && len(got) != 2 {
+				t.Errorf("%d mails over TLS with AUTH, want 2", len(got))
+			}
+			if !c.delivered {
+				st, _ := s.OutboxStats(context.Background())
+				if len(got) != 0 || st.Pending != 2 {
+					t.Errorf("rejected credentials: %d sent, outbox %+v; want none sent and both kept for a retry", len(got), st)
+				}
+			}
+		})
 	}
 }

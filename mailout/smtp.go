@@ -66,7 +66,7 @@ func (k *conn) dial() error {
 			if strings.Contains(err.Error(), "STARTTLS") {
 				// Fail closed: sending credentials or mail in clear text when
 				// the operator asked for TLS would be worse than not sending.
-				return &permanentError{fmt.Errorf("smtp server %s does not offer STARTTLS, which the config requires", k.cfg.Addr)}
+				return fmt.Errorf("smtp server %s does not offer STARTTLS, which the config requires", k.cfg.Addr)
 			}
 			return fmt.Errorf("smtp starttls: %w", err)
 		}
@@ -103,12 +103,12 @@ func (k *conn) send(from string, to []string, msg []byte) error {
 	}
 	if k.c == nil {
 		if err := k.dial(); err != nil {
-			return err
+			return &setupError{err}
 		}
 	} else if err := k.c.Reset(); err != nil {
 		k.close()
 		if err := k.dial(); err != nil {
-			return err
+			return &setupError{err}
 		}
 	}
 	k.used = time.Now()
@@ -129,6 +129,15 @@ func (k *conn) close() {
 	}
 }
 
+// setupError is a failure to get a usable connection: the server down, TLS
+// refused or missing (we fail closed, never sending in clear), credentials
+// rejected. None says anything about the mail, so the mail waits and is
+// retried until the operator fixes the cause, however the server replied.
+type setupError struct{ err error }
+
+func (e *setupError) Error() string { return e.err.Error() }
+func (e *setupError) Unwrap() error { return e.err }
+
 type permanentError struct{ err error }
 
 func (e *permanentError) Error() string { return e.err.Error() }
@@ -137,6 +146,10 @@ func (e *permanentError) Unwrap() error { return e.err }
 // permanent reports whether a send error means the mail will never go: a 5xx
 // reply or a configuration problem. Anything else, 4xx or network, is retried.
 func permanent(err error) bool {
+	var setup *setupError
+	if errors.As(err, &setup) {
+		return false
+	}
 	var smtpErr *smtp.SMTPError
 	if errors.As(err, &smtpErr) {
 		return smtpErr.Code >= 500
@@ -148,6 +161,9 @@ func permanent(err error) bool {
 // badAddress reports a permanent failure of the address itself (5.1.x:
 // no such user, bad domain), as opposed to one of this message.
 func badAddress(err error) bool {
+	if !permanent(err) {
+		return false
+	}
 	var smtpErr *smtp.SMTPError
 	return errors.As(err, &smtpErr) && smtpErr.Code >= 500 && smtpErr.EnhancedCode[0] == 5 && smtpErr.EnhancedCode[1] == 1
 }

@@ -4,15 +4,23 @@ package mailouttest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -43,6 +51,8 @@ type Sink struct {
 	byRcpt  map[string][]error // the same, only for messages to one recipient
 	srv     *smtp.Server
 	arrived chan struct{}
+	// user and password, when set, are required through AUTH PLAIN.
+	user, password string
 }
 
 // Start runs a sink until the test ends.
@@ -56,12 +66,35 @@ func Start(t testing.TB) *Sink {
 	return s
 }
 
+// StartTLS runs a sink that speaks TLS from the first byte (port 465 style)
+// with a self-signed certificate, and accepts mail only after AUTH PLAIN
+// with user and password.
+func StartTLS(t testing.TB, user, password string) *Sink {
+	t.Helper()
+	cert, err := selfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(l)
+	s.user, s.password = user, password
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // Listen runs a sink on addr until Close.
 func Listen(addr string) (*Sink, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	return serve(l), nil
+}
+
+func serve(l net.Listener) *Sink {
 	s := &Sink{Addr: l.Addr().String(), arrived: make(chan struct{}, 1)}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &session{sink: s, conn: c}, nil
@@ -70,7 +103,22 @@ func Listen(addr string) (*Sink, error) {
 	s.srv.AllowInsecureAuth = true
 	s.srv.ErrorLog = log.New(io.Discard, "", 0)
 	go s.srv.Serve(l)
-	return s, nil
+	return s
+}
+
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sink.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"sink.test"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 // Close stops the server.
@@ -126,17 +174,31 @@ func (s *Sink) WaitFor(n int, timeout time.Duration) []Mail {
 }
 
 type session struct {
-	sink *Sink
-	conn *smtp.Conn
-	from string
-	to   []string
+	sink   *Sink
+	conn   *smtp.Conn
+	authed bool
+	from   string
+	to     []string
 }
 
 func (x *session) Reset()        { x.from, x.to = "", nil }
 func (x *session) Logout() error { return nil }
 func (x *session) Mail(from string, _ *smtp.MailOptions) error {
+	if x.sink.user != "" && !x.authed {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
+	}
 	x.from = from
 	return nil
+}
+
+func (x *session) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, user, password string) error {
+		if user != x.sink.user || password != x.sink.password {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "bad credentials"}
+		}
+		x.authed = true
+		return nil
+	}), nil
 }
 func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	x.to = append(x.to, to)
