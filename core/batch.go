@@ -348,25 +348,11 @@ func (s *Store) openTickets(ctx context.Context, tx pgx.Tx, msgs []*Inbound, ref
 	for j, i := range fast {
 		m, t, r := msgs[i], tickets[j], rts[j]
 		msgRefs, ticketIDs = append(msgRefs, refs[i]), append(ticketIDs, t.ID)
-		created := map[string]any{"priority": string(r.priority)}
-		if r.topic != "" {
-			created["help_topic"] = r.topic
-		}
-		if r.sla != "" {
-			created["sla_plan"] = r.sla
-		}
-		if err := addEntry(t, EntryEvent, EventCreated, custID[j], "", created, 0); err != nil {
+		if err := addEntry(t, EntryEvent, EventCreated, custID[j], "", r.createdData(), 0); err != nil {
 			return err
 		}
 		if r.topic != "" {
-			rd := map[string]any{"help_topic": r.topic, "rule": m.RouteRule}
-			if r.team != "" {
-				rd["team"] = r.team
-			}
-			if r.assignee != nil {
-				rd["assignee"] = r.assignee.Email
-			}
-			if err := addEntry(t, EntryEvent, EventRouted, 0, "", rd, 0); err != nil {
+			if err := addEntry(t, EntryEvent, EventRouted, 0, "", r.routedData(m.RouteRule), 0); err != nil {
 				return err
 			}
 		}

@@ -378,13 +378,7 @@ func (s *Store) openTicket(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef i
 			return fmt.Errorf("add collaborator: %w", err)
 		}
 	}
-	created := map[string]any{"priority": string(route.priority)}
-	if route.topic != "" {
-		created["help_topic"] = route.topic
-	}
-	if route.sla != "" {
-		created["sla_plan"] = route.sla
-	}
+	created := route.createdData()
 	if linked != 0 {
 		var old int64
 		if err := tx.QueryRow(ctx, `SELECT number FROM tickets WHERE id = $1`, linked).Scan(&old); err != nil {
@@ -396,14 +390,7 @@ func (s *Store) openTicket(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef i
 		return err
 	}
 	if route.topic != "" {
-		rd := map[string]any{"help_topic": route.topic, "rule": in.RouteRule}
-		if route.team != "" {
-			rd["team"] = route.team
-		}
-		if route.assignee != nil {
-			rd["assignee"] = route.assignee.Email
-		}
-		if err := addEntry(ctx, tx, id, entry{kind: EntryEvent, event: EventRouted, data: rd}, now); err != nil {
+		if err := addEntry(ctx, tx, id, entry{kind: EntryEvent, event: EventRouted, data: route.routedData(in.RouteRule)}, now); err != nil {
 			return err
 		}
 	}

@@ -49,3 +49,28 @@ func loadRoute(ctx context.Context, tx pgx.Tx, topic string) (route, error) {
 	}
 	return r, nil
 }
+
+// createdData is the created event's data for a ticket routed by r.
+func (r route) createdData() map[string]any {
+	d := map[string]any{"priority": string(r.priority)}
+	if r.topic != "" {
+		d["help_topic"] = r.topic
+	}
+	if r.sla != "" {
+		d["sla_plan"] = r.sla
+	}
+	return d
+}
+
+// routedData is the routed event's data: what the topic decided, and the
+// rule that chose the topic.
+func (r route) routedData(rule string) map[string]any {
+	d := map[string]any{"help_topic": r.topic, "rule": rule}
+	if r.team != "" {
+		d["team"] = r.team
+	}
+	if r.assignee != nil {
+		d["assignee"] = r.assignee.Email
+	}
+	return d
+}

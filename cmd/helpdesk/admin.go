@@ -49,7 +49,7 @@ func ticketAction(ctx context.Context, action string, args []string, stdout, std
 		}
 		cmds, body = []core.Command{{Name: "note", Raw: "/note"}}, arg
 	}
-	db, err := openForCLI(ctx, *cfgPath, stderr)
+	_, db, err := openCommand(ctx, *cfgPath, stderr, false)
 	if err != nil {
 		return err
 	}

@@ -29,11 +29,7 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfigFrom(*cfgPath)
-	if err != nil {
-		return &exitError{78, err}
-	}
-	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogFormat), false)
+	cfg, db, err := openCommand(ctx, *cfgPath, stderr, false)
 	if err != nil {
 		return err
 	}

@@ -20,10 +20,11 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args); err != nil {
 		return &exitError{2, err}
 	}
-	cfg, err := loadConfigFrom(*cfgPath)
+	cfg, db, err := openCommand(ctx, *cfgPath, stderr, true)
 	if err != nil {
-		return &exitError{78, err}
+		return err
 	}
+	defer db.Close()
 	idx := -1
 	for i, m := range cfg.Mailboxes {
 		if m.Name == *name {
@@ -33,11 +34,6 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if idx < 0 {
 		return &exitError{2, fmt.Errorf("no mailbox named %q in the config", *name)}
 	}
-	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogFormat), true)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	p := &mailin.Poller{Mailbox: cfg.Mailbox(idx), Intake: newIntake(cfg, db, newLogger(io.Discard, "text"))}
 	sum, err := p.Import(ctx, func(done, total int) {
 		const width = 30

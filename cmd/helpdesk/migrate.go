@@ -14,11 +14,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return &exitError{2, err}
 	}
-	cfg, err := loadConfigFrom(*cfgPath)
-	if err != nil {
-		return &exitError{78, err}
-	}
-	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogFormat), true)
+	_, db, err := openCommand(ctx, *cfgPath, stderr, true)
 	if err != nil {
 		return err
 	}

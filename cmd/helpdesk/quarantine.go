@@ -25,11 +25,7 @@ func cmdQuarantine(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return &exitError{2, err}
 	}
-	cfg, err := loadConfigFrom(*cfgPath)
-	if err != nil {
-		return &exitError{78, err}
-	}
-	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogFormat), false)
+	cfg, db, err := openCommand(ctx, *cfgPath, stderr, false)
 	if err != nil {
 		return err
 	}

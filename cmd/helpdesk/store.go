@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -27,6 +28,21 @@ func loadConfigFrom(path string) (*Config, error) {
 		}
 	}
 	return LoadConfig(path)
+}
+
+// openCommand loads the config at path and opens its database, for a
+// command other than the daemon. Without migrate it reads and writes what
+// the daemon's schema has, and never changes a schema under a running daemon.
+func openCommand(ctx context.Context, path string, stderr io.Writer, migrate bool) (*Config, *database, error) {
+	cfg, err := loadConfigFrom(path)
+	if err != nil {
+		return nil, nil, &exitError{78, err}
+	}
+	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogFormat), migrate)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, db, nil
 }
 
 // database is an open store and, when no URL was configured, the private

@@ -30,16 +30,6 @@ func cmdTicket(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return &exitError{2, fmt.Errorf("unknown ticket command %q", args[0])}
 }
 
-// openForCLI opens the database without migrating: the CLI reads what the
-// daemon wrote, and must not change a schema under it.
-func openForCLI(ctx context.Context, cfgPath string, stderr io.Writer) (*database, error) {
-	cfg, err := loadConfigFrom(cfgPath)
-	if err != nil {
-		return nil, &exitError{78, err}
-	}
-	return openDatabase(ctx, cfg, newLogger(stderr, cfg.LogFormat), false)
-}
-
 func ticketList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ticket list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -60,7 +50,7 @@ func ticketList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		f.Status = st
 	}
-	db, err := openForCLI(ctx, *cfgPath, stderr)
+	_, db, err := openCommand(ctx, *cfgPath, stderr, false)
 	if err != nil {
 		return err
 	}
@@ -107,7 +97,7 @@ func ticketShow(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if number == 0 {
 		return &exitError{2, fmt.Errorf("usage: helpdesk ticket show N [--json]")}
 	}
-	db, err := openForCLI(ctx, *cfgPath, stderr)
+	_, db, err := openCommand(ctx, *cfgPath, stderr, false)
 	if err != nil {
 		return err
 	}
@@ -186,7 +176,7 @@ func cmdAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[1:]); err != nil {
 		return &exitError{2, err}
 	}
-	db, err := openForCLI(ctx, *cfgPath, stderr)
+	_, db, err := openCommand(ctx, *cfgPath, stderr, false)
 	if err != nil {
 		return err
 	}
