@@ -100,7 +100,7 @@ func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound
 	default:
 		// Status-only mail: tell the customer when the ticket is resolved or closed.
 		if t.Status == StatusResolved || t.Status == StatusClosed {
-			if err := s.mailCustomers(ctx, tx, t, TemplateResolved, "", map[string]any{}, now); err != nil {
+			if err := s.mailCustomers(ctx, tx, t, TemplateResolved, "", map[string]any{}, 0, now); err != nil {
 				return true, err
 			}
 		}
@@ -151,17 +151,19 @@ func (s *Store) respond(ctx context.Context, tx pgx.Tx, t *Ticket, agent *staff,
 	if err := s.resetSLA(ctx, tx, t.ID, now); err != nil {
 		return err
 	}
-	return s.mailCustomers(ctx, tx, t, TemplateResponse, "", map[string]any{"Body": body, "Agent": agent.name}, now)
+	// The agent's mail goes along, so its attachments reach the customer.
+	return s.mailCustomers(ctx, tx, t, TemplateResponse, "", map[string]any{"Body": body, "Agent": agent.name}, msgRef, now)
 }
 
 // mailCustomers queues a mail to the customer and every collaborator.
-func (s *Store) mailCustomers(ctx context.Context, tx pgx.Tx, t *Ticket, template, inReplyTo string, data map[string]any, now time.Time) error {
+// attach, if not 0, is the agent's stored message whose attachments go along.
+func (s *Store) mailCustomers(ctx context.Context, tx pgx.Tx, t *Ticket, template, inReplyTo string, data map[string]any, attach int64, now time.Time) error {
 	to := []Address{t.Customer}
 	for _, c := range t.Collaborators {
 		to = append(to, Address{Email: c})
 	}
 	for _, a := range to {
-		if err := s.queue(ctx, tx, now, outMail{ticket: t, template: template, to: a, inReplyTo: inReplyTo, data: data}); err != nil {
+		if err := s.queue(ctx, tx, now, outMail{ticket: t, template: template, to: a, inReplyTo: inReplyTo, data: data, attach: attach}); err != nil {
 			return err
 		}
 	}

@@ -175,6 +175,8 @@ func TestCommandRefusals(t *testing.T) {
 		wantErrMail                 bool // the sender gets a command error mail
 	}{
 		{name: "unknown command", from: "admin@desk.test", body: "/frobnicate now\nHello", wantInAction: "unknown command", wantErrMail: true},
+		{name: "a good command before a bad one is rolled back", from: "admin@desk.test", body: "/assign Garnet\n/frobnicate\nHello",
+			wantInAction: "unknown command", wantErrMail: true},
 		{name: "ambiguous agent", from: "admin@desk.test", body: "/assign Sam\nHello", wantInAction: "ambiguous", wantErrMail: true},
 		{name: "agent outside their team", setup: "/team Sales", from: "garnet@desk.test", body: "/priority high\nHello",
 			wantInAction: "may not act", wantErrMail: true},
@@ -233,6 +235,9 @@ func TestCommandRefusals(t *testing.T) {
 				if strings.Contains(m, "greg@example.com") {
 					t.Errorf("the customer was mailed: %v", mails)
 				}
+			}
+			if has(mails, "assigned→") {
+				t.Errorf("an assignment mail went out from a refused mail: %v", mails)
 			}
 			if c.wantErrMail != has(mails, "command_error→") {
 				t.Errorf("mails %v: command error mail wanted %v", mails, c.wantErrMail)

@@ -3,6 +3,7 @@ package mailout
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -68,8 +69,18 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 	h.Set("X-Auto-Response-Suppress", "All")
 	h.Set(LoopHeader, domain)
 
+	// A response carries the files the agent attached; a command error
+	// carries the agent's whole mail, so they can fix it and send it again.
+	var files []attachment
+	if m.Original != nil {
+		if m.Template == core.TemplateResponse {
+			files = attachmentsOf(m.Original)
+		} else {
+			files = []attachment{{name: "original.eml", contentType: "message/rfc822", data: m.Original}}
+		}
+	}
 	var buf bytes.Buffer
-	if m.Original == nil {
+	if len(files) == 0 {
 		// No attachment: the message is multipart/alternative itself.
 		alt, err := mail.CreateInlineWriter(&buf, h)
 		if err != nil {
@@ -91,19 +102,23 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 	if err := writeAlternative(alt, r); err != nil {
 		return nil, Envelope{}, err
 	}
-	// The mail a command error is about, whole, so the agent can fix and resend it.
-	var ah mail.AttachmentHeader
-	ah.Set("Content-Type", "message/rfc822")
-	ah.SetFilename("original.eml")
-	aw, err := w.CreateAttachment(ah)
-	if err != nil {
-		return nil, Envelope{}, err
-	}
-	if _, err := aw.Write(m.Original); err != nil {
-		return nil, Envelope{}, err
-	}
-	if err := aw.Close(); err != nil {
-		return nil, Envelope{}, err
+	for _, f := range files {
+		var ah mail.AttachmentHeader
+		ah.Set("Content-Type", f.contentType)
+		ah.SetFilename(oneLine(f.name))
+		if f.contentType != "message/rfc822" {
+			ah.Set("Content-Transfer-Encoding", "base64")
+		}
+		aw, err := w.CreateAttachment(ah)
+		if err != nil {
+			return nil, Envelope{}, err
+		}
+		if _, err := aw.Write(f.data); err != nil {
+			return nil, Envelope{}, err
+		}
+		if err := aw.Close(); err != nil {
+			return nil, Envelope{}, err
+		}
 	}
 	if err := w.Close(); err != nil {
 		return nil, Envelope{}, err
@@ -134,4 +149,38 @@ func writeAlternative(alt *mail.InlineWriter, r Rendered) error {
 func normaliseNewlines(s string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	return strings.ReplaceAll(s, "\n", "\r\n")
+}
+
+type attachment struct {
+	name, contentType string
+	data              []byte
+}
+
+// attachmentsOf returns the attached files of a message, decoded.
+func attachmentsOf(raw []byte) []attachment {
+	r, err := mail.CreateReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil
+	}
+	var out []attachment
+	for {
+		p, err := r.NextPart()
+		if err != nil {
+			return out
+		}
+		h, ok := p.Header.(*mail.AttachmentHeader)
+		if !ok {
+			continue
+		}
+		name, _ := h.Filename()
+		ct, _, _ := h.ContentType()
+		data, err := io.ReadAll(p.Body)
+		if err != nil {
+			continue
+		}
+		if name == "" {
+			name = "attachment"
+		}
+		out = append(out, attachment{name: name, contentType: ct, data: data})
+	}
 }

@@ -1,6 +1,7 @@
 package mailout_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-message/mail"
 
 	"helpdesk/core"
 	"helpdesk/core/coretest"
@@ -242,5 +245,100 @@ func TestImplicitTLSAndAuth(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An agent's response carries the files the agent attached.
+func TestResponseCarriesAgentsAttachments(t *testing.T) {
+	s := coretest.SeededStore(t)
+	sink := mailouttest.Start(t)
+	clk := &clock{t: time.Now()}
+	n := ingestGreg(t, s, clk.Now())
+	agents, _ := s.Agents(context.Background())
+	var admin int64
+	for _, a := range agents {
+		if a.Email == "admin@desk.test" {
+			admin = a.ID
+		}
+	}
+	raw := "From: admin@desk.test\r\nSubject: Re: trackpad\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n" +
+		"--x\r\nContent-Type: text/plain\r\n\r\nHere is the driver.\r\n" +
+		"--x\r\nContent-Type: application/octet-stream; name=driver.bin\r\nContent-Disposition: attachment; filename=driver.bin\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--x--\r\n"
+	if _, err := s.Ingest(context.Background(), &core.Inbound{Mailbox: "support", MessageID: "admin-1@desk.test",
+		From: core.Address{Email: "admin@desk.test"}, Subject: "Re: trackpad", Text: "Here is the driver.", CommandRest: "Here is the driver.",
+		Class: core.ClassHuman, Raw: []byte(raw), ReplyToken: s.MintToken(core.ReplyToken{Ticket: n, Agent: admin})}, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	startSender(t, s, sink, clk)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range sink.Mails() {
+			if m.To[0] != "greg@example.com" || !strings.Contains(string(m.Data), "driver") {
+				continue
+			}
+			r, err := mail.CreateReader(bytes.NewReader(m.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				p, err := r.NextPart()
+				if err != nil {
+					break
+				}
+				if h, ok := p.Header.(*mail.AttachmentHeader); ok {
+					name, _ := h.Filename()
+					data, _ := io.ReadAll(p.Body)
+					if name == "driver.bin" && bytes.Equal(data, []byte{0, 1, 2, 3, 4, 5}) {
+						return
+					}
+					t.Fatalf("attachment %q %v, want driver.bin with its bytes", name, data)
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("Greg never got the response with the attachment")
+}
+
+// A mail refused with 4xx again and again is retried with growing pauses,
+// then given up when its lifetime ends, and the failure noted.
+func TestTemporaryFailureBacksOffThenGivesUp(t *testing.T) {
+	s := coretest.SeededStore(t)
+	sink := mailouttest.Start(t)
+	clk := &clock{t: time.Now()}
+	n := ingestGreg(t, s, clk.Now())
+	var always []error
+	for i := 0; i < 1000; i++ {
+		always = append(always, mailouttest.TempFail)
+	}
+	sink.FailRcpt("greg@example.com", always...)
+	tpl, _ := mailout.LoadTemplates("")
+	snd := &mailout.Sender{Store: s, Templates: tpl, SMTP: mailout.SMTPConfig{Addr: sink.Addr, TLS: mailout.TLSNone, Timeout: 5 * time.Second},
+		From: core.Address{Email: "support@desk.test"}, Conns: 1, Interval: 10 * time.Millisecond, Lifetime: 2 * time.Hour,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { snd.Run(ctx); close(done) }()
+	// Three simulated hours in one-minute steps.
+	for i := 0; i < 180; i++ {
+		time.Sleep(15 * time.Millisecond)
+		clk.Add(time.Minute)
+	}
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	<-done
+	// Backoff from 30 s doubling to an hour: about eight attempts in two
+	// hours, not one every poll.
+	if got := sink.Refused(); got < 4 || got > 12 {
+		t.Errorf("%d attempts in two hours, want a handful spaced by backoff", got)
+	}
+	st, _ := s.OutboxStats(context.Background())
+	if st.Failed != 1 {
+		t.Errorf("outbox %+v: the mail should be given up after its lifetime", st)
+	}
+	th, _ := s.ShowTicket(context.Background(), n)
+	if last := th.Entries[len(th.Entries)-1]; last.Event != "mail_failed" {
+		t.Errorf("last entry %s %s, want mail_failed", last.Kind, last.Event)
 	}
 }

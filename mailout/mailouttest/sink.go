@@ -53,6 +53,14 @@ type Sink struct {
 	arrived chan struct{}
 	// user and password, when set, are required through AUTH PLAIN.
 	user, password string
+	refused        int
+}
+
+// Refused counts the messages the sink answered with an error.
+func (s *Sink) Refused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }
 
 // Start runs a sink until the test ends.
@@ -223,6 +231,7 @@ func (x *session) Data(r io.Reader) error {
 		reply, s.replies = s.replies[0], s.replies[1:]
 	}
 	if reply != nil {
+		s.refused++
 		s.mu.Unlock()
 		if reply == Drop {
 			x.conn.Conn().Close()
