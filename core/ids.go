@@ -30,17 +30,6 @@ func ParseSubjectTag(subject string) (int64, bool) {
 
 var replyPrefixRE = regexp.MustCompile(`(?i)^\s*((re|fwd?|aw|sv|vs|antw|wg)\s*(\[\d+\])?\s*:\s*)+`)
 
-// TicketSubject is the subject every mail about a ticket carries: the tag,
-// then the ticket's subject without reply prefixes or an older tag.
-func TicketSubject(number int64, subject string) string {
-	s := subjectTagRE.ReplaceAllString(subject, "")
-	s = strings.TrimSpace(replyPrefixRE.ReplaceAllString(strings.TrimSpace(s), ""))
-	if s == "" {
-		s = "(no subject)"
-	}
-	return SubjectTag(number) + " " + s
-}
-
 // CleanSubject strips reply prefixes and a ticket tag: what a new ticket is titled.
 func CleanSubject(subject string) string {
 	s := subjectTagRE.ReplaceAllString(subject, "")

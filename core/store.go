@@ -110,15 +110,6 @@ func (e *TemporaryError) Error() string   { return e.Err.Error() }
 func (e *TemporaryError) Unwrap() error   { return e.Err }
 func (e *TemporaryError) Temporary() bool { return true }
 
-// IsTemporary reports whether err, or anything it wraps, says it is temporary.
-func IsTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	if errors.As(err, &t) && t.Temporary() {
-		return true
-	}
-	return isConnectionError(err)
-}
-
 func isConnectionError(err error) bool {
 	var netErr net.Error
 	if errors.As(err, &netErr) {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"helpdesk/core"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -91,7 +93,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "agent":
 		return cmdAgent(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintf(stdout, "helpdesk %s (schema %d)\n", version, schemaVersion())
+		fmt.Fprintf(stdout, "helpdesk %s (schema %d)\n", version, core.SchemaVersion())
 		return nil
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"helpdesk/core"
 )
 
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -19,7 +21,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer db.Close()
-	fmt.Fprintf(stdout, "schema at version %d\n", schemaVersion())
+	fmt.Fprintf(stdout, "schema at version %d\n", core.SchemaVersion())
 	return nil
 }
 

@@ -104,8 +104,6 @@ func openDatabase(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 	return db, nil
 }
 
-func schemaVersion() int { return core.SchemaVersion() }
-
 // newIntake is the intake the config describes, on db.
 func newIntake(cfg *Config, db *database, log *slog.Logger) *mailin.Intake {
 	return &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(),
