@@ -116,6 +116,19 @@ type Item struct {
 	UID   uint32
 	Raw   []byte
 	Quiet bool
+
+	prepared *Prepared // set by PrepareItem
+	prepErr  error
+	ready    bool
+}
+
+// PrepareItem parses an item ahead of DeliverBatch, which then has only the
+// storing left: the poller parses the next messages while the database
+// stores the previous batch.
+func (in *Intake) PrepareItem(src Source, it *Item) {
+	src.Quiet = it.Quiet
+	it.prepared, it.prepErr = in.Prepare(src, it.Raw)
+	it.ready = true
 }
 
 // DeliverBatch takes in consecutive messages of one folder in as few
@@ -155,10 +168,12 @@ func (in *Intake) DeliverBatch(ctx context.Context, src Source, cp core.Checkpoi
 		pending, pendingIdx = pending[:0], pendingIdx[:0]
 		return nil
 	}
-	for i, it := range items {
-		s := src
-		s.Quiet = it.Quiet
-		msg, err := in.Prepare(s, it.Raw)
+	for i := range items {
+		if !items[i].ready {
+			in.PrepareItem(src, &items[i])
+		}
+		it := items[i]
+		msg, err := it.prepared, it.prepErr
 		if err != nil {
 			if err := flush(); err != nil {
 				return nil, err

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -245,29 +246,34 @@ func (p *Poller) fetchBatch(ctx context.Context, c *imapclient.Client, cp core.C
 	})
 	var items []Item
 	size := 0
-	store := func() error {
-		if len(items) == 0 {
-			return nil
-		}
-		// Finish the batch even if shutdown begins: a half-done delivery
-		// would roll back and be fetched again, which is safe but wasteful.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		if _, err := p.Intake.DeliverBatch(dctx, src, cp, items); err != nil {
-			return fmt.Errorf("deliver uids %d-%d: %w", items[0].UID, items[len(items)-1].UID, err)
-		}
-		if mb.MoveTo != "" {
-			var set []imap.UID
-			for _, it := range items {
-				set = append(set, imap.UID(it.UID))
-			}
-			// Cosmetic, after the commit; the checkpoint is the truth.
-			if _, err := c.Move(imap.UIDSetNum(set...), mb.MoveTo).Wait(); err != nil {
-				p.log().Warn("move processed mail", "folder", mb.MoveTo, "err", err)
+	// Batches are stored in order by one goroutine while this one fetches
+	// and parses the next (with move_to, in line: MOVE cannot run while
+	// FETCH streams). Order keeps the checkpoint from passing a message
+	// that was not stored.
+	batches := make(chan []Item, 1)
+	storeErr := make(chan error, 1)
+	var storing sync.WaitGroup
+	storing.Add(1)
+	go func() {
+		defer storing.Done()
+		var failed error
+		for batch := range batches {
+			if failed == nil {
+				failed = p.storeBatch(ctx, c, src, cp, batch)
 			}
 		}
-		items, size = items[:0], 0
-		return nil
+		storeErr <- failed
+	}()
+	finish := func() error {
+		close(batches)
+		storing.Wait()
+		return <-storeErr
+	}
+	flush := func() {
+		if len(items) > 0 {
+			batches <- items
+			items, size = nil, 0
+		}
 	}
 	for {
 		msg := cmd.Next()
@@ -277,6 +283,7 @@ func (p *Poller) fetchBatch(ctx context.Context, c *imapclient.Client, cp core.C
 		buf, err := msg.Collect()
 		if err != nil {
 			cmd.Close()
+			finish()
 			return fmt.Errorf("fetch: %w", err)
 		}
 		var raw []byte
@@ -287,21 +294,42 @@ func (p *Poller) fetchBatch(ctx context.Context, c *imapclient.Client, cp core.C
 		// second as our last poll counts as new, since an extra acknowledgement
 		// costs less than a missing one.
 		quiet := !quietBefore.IsZero() && buf.InternalDate.Before(quietBefore.Truncate(time.Second))
-		items = append(items, Item{UID: uint32(buf.UID), Raw: raw, Quiet: quiet})
+		it := Item{UID: uint32(buf.UID), Raw: raw, Quiet: quiet}
+		p.Intake.PrepareItem(src, &it)
+		items = append(items, it)
 		size += len(raw)
 		if size >= batchBytes && mb.MoveTo == "" {
-			// MOVE cannot run while FETCH streams, so with move_to the batch
-			// is stored when the FETCH is done.
-			if err := store(); err != nil {
-				cmd.Close()
-				return err
-			}
+			flush()
 		}
 	}
 	if err := cmd.Close(); err != nil {
+		finish()
 		return fmt.Errorf("fetch: %w", err)
 	}
-	return store()
+	flush()
+	return finish()
+}
+
+// storeBatch stores one batch, then moves it if move_to is set.
+func (p *Poller) storeBatch(ctx context.Context, c *imapclient.Client, src Source, cp core.Checkpoint, items []Item) error {
+	// Finish the batch even if shutdown begins: a half-done delivery would
+	// roll back and be fetched again, which is safe but wasteful.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if _, err := p.Intake.DeliverBatch(dctx, src, cp, items); err != nil {
+		return fmt.Errorf("deliver uids %d-%d: %w", items[0].UID, items[len(items)-1].UID, err)
+	}
+	if p.Mailbox.MoveTo != "" {
+		var set []imap.UID
+		for _, it := range items {
+			set = append(set, imap.UID(it.UID))
+		}
+		// Cosmetic, after the commit; the checkpoint is the truth.
+		if _, err := c.Move(imap.UIDSetNum(set...), p.Mailbox.MoveTo).Wait(); err != nil {
+			p.log().Warn("move processed mail", "folder", p.Mailbox.MoveTo, "err", err)
+		}
+	}
+	return nil
 }
 
 func dial(mb Mailbox, handler *imapclient.UnilateralDataHandler) (*imapclient.Client, error) {
