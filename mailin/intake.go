@@ -79,35 +79,16 @@ type Outcome struct {
 // only error returned is one worth retrying (the database is down): the
 // caller must not acknowledge the message then.
 func (in *Intake) Deliver(ctx context.Context, src Source, raw []byte) (Outcome, error) {
-	now := in.now()
-	msg, err := in.Prepare(src, raw)
-	if err != nil {
-		id, qerr := in.Store.Quarantine(ctx, src.Mailbox, err.Error(), raw, src.Checkpoint, now)
-		if qerr != nil {
-			return Outcome{}, fmt.Errorf("quarantine: %w", qerr)
-		}
-		in.log().Warn("message quarantined", "mailbox", src.Mailbox, "reason", err, "quarantine", id)
-		in.count("quarantined")
-		return Outcome{Quarantined: id, Reason: err.Error()}, nil
+	var cp *core.Checkpoint
+	var uid uint32
+	if src.Checkpoint != nil {
+		cp, uid = src.Checkpoint, src.Checkpoint.LastUID
 	}
-	res, err := in.Store.Ingest(ctx, msg.Inbound, now)
+	out, err := in.DeliverBatch(ctx, src, cp, []Item{{UID: uid, Raw: raw, Quiet: src.Quiet}})
 	if err != nil {
 		return Outcome{}, err
 	}
-	out := Outcome{IngestResult: res, Class: msg.Class, Reason: msg.ClassReason}
-	if res.Duplicate {
-		in.count("duplicate")
-	} else {
-		in.count(string(msg.Class))
-	}
-	if res.Unverified {
-		n := in.unverified.Add(1)
-		in.log().Warn("unverified agent mail kept as internal record", "mailbox", src.Mailbox, "from", msg.From.Email,
-			"ticket", res.Ticket, "action", res.Action, "unverified_total", n)
-	}
-	in.log().Info("message delivered", "mailbox", src.Mailbox, "message_id", msg.MessageID, "class", msg.Class,
-		"ticket", res.Ticket, "action", res.Action)
-	return out, nil
+	return out[0], nil
 }
 
 // Item is one message of a batch, with the UID that follows it into the
@@ -136,7 +117,8 @@ func (in *Intake) PrepareItem(src Source, it *Item) {
 // turn. A message that cannot be taken in is quarantined in order: the
 // messages before it are committed first, so the checkpoint never passes a
 // message that was not stored.
-func (in *Intake) DeliverBatch(ctx context.Context, src Source, cp core.Checkpoint, items []Item) ([]Outcome, error) {
+// cp, when set, is advanced past each item as it is stored (or quarantined).
+func (in *Intake) DeliverBatch(ctx context.Context, src Source, cp *core.Checkpoint, items []Item) ([]Outcome, error) {
 	out := make([]Outcome, len(items))
 	var pending []*core.Inbound
 	var pendingIdx []int
@@ -144,9 +126,7 @@ func (in *Intake) DeliverBatch(ctx context.Context, src Source, cp core.Checkpoi
 		if len(pending) == 0 {
 			return nil
 		}
-		c := cp
-		c.LastUID = items[pendingIdx[len(pendingIdx)-1]].UID
-		res, err := in.Store.IngestBatch(ctx, pending, &c, in.now())
+		res, err := in.Store.IngestBatch(ctx, pending, advanced(cp, items[pendingIdx[len(pendingIdx)-1]].UID), in.now())
 		if err != nil {
 			return err
 		}
@@ -178,9 +158,7 @@ func (in *Intake) DeliverBatch(ctx context.Context, src Source, cp core.Checkpoi
 			if err := flush(); err != nil {
 				return nil, err
 			}
-			c := cp
-			c.LastUID = it.UID
-			id, qerr := in.Store.Quarantine(ctx, src.Mailbox, err.Error(), it.Raw, &c, in.now())
+			id, qerr := in.Store.Quarantine(ctx, src.Mailbox, err.Error(), it.Raw, advanced(cp, it.UID), in.now())
 			if qerr != nil {
 				return nil, fmt.Errorf("quarantine uid %d: %w", it.UID, qerr)
 			}
@@ -196,6 +174,16 @@ func (in *Intake) DeliverBatch(ctx context.Context, src Source, cp core.Checkpoi
 		return nil, err
 	}
 	return out, nil
+}
+
+// advanced is cp moved to uid, or nil without a checkpoint (pipe delivery).
+func advanced(cp *core.Checkpoint, uid uint32) *core.Checkpoint {
+	if cp == nil {
+		return nil
+	}
+	c := *cp
+	c.LastUID = uid
+	return &c
 }
 
 // Prepared is a message ready for core, with the reasons behind its routing.

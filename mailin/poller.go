@@ -316,7 +316,7 @@ func (p *Poller) storeBatch(ctx context.Context, c *imapclient.Client, src Sourc
 	// roll back and be fetched again, which is safe but wasteful.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	if _, err := p.Intake.DeliverBatch(dctx, src, cp, items); err != nil {
+	if _, err := p.Intake.DeliverBatch(dctx, src, &cp, items); err != nil {
 		return fmt.Errorf("deliver uids %d-%d: %w", items[0].UID, items[len(items)-1].UID, err)
 	}
 	if p.Mailbox.MoveTo != "" {
