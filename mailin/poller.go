@@ -271,10 +271,18 @@ func (p *Poller) fetchBatch(ctx context.Context, c *imapclient.Client, cp core.C
 	}
 	flush := func() {
 		if len(items) > 0 {
+			sort.Slice(items, func(i, j int) bool { return items[i].UID < items[j].UID })
 			batches <- items
 			items, size = nil, 0
 		}
 	}
+	// Servers send FETCH results in UID order in practice, but nothing
+	// promises it. A batch is stored early only when every requested UID up
+	// to its last one has arrived, so the checkpoint never passes a message
+	// still on its way.
+	received := map[imap.UID]bool{}
+	prefix := 0 // uids[:prefix] have all arrived
+	highest := imap.UID(0)
 	for {
 		msg := cmd.Next()
 		if msg == nil {
@@ -298,7 +306,12 @@ func (p *Poller) fetchBatch(ctx context.Context, c *imapclient.Client, cp core.C
 		p.Intake.PrepareItem(src, &it)
 		items = append(items, it)
 		size += len(raw)
-		if size >= batchBytes && mb.MoveTo == "" {
+		received[buf.UID] = true
+		highest = max(highest, buf.UID)
+		for prefix < len(uids) && received[uids[prefix]] {
+			prefix++
+		}
+		if size >= batchBytes && mb.MoveTo == "" && prefix > 0 && uids[prefix-1] >= highest {
 			flush()
 		}
 	}
