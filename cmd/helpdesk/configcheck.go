@@ -1,0 +1,287 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"helpdesk/core"
+	"helpdesk/mailin"
+	"helpdesk/mailout"
+)
+
+var (
+	typeErrRE   = regexp.MustCompile(`TOML value has type (\w+)`)
+	decodeErrRE = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]+)"\): (.*)$`)
+)
+
+// decodeError names the file, line and key of a TOML error. The parser's
+// line is right for syntax errors, but for a wrong type inside an array of
+// tables it gives the key's last occurrence; so for those we look for the
+// first line where that key holds a value of the reported wrong type.
+func (c *Config) decodeError(err error) error {
+	var line int
+	var key, msg string
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		line, key, msg = pe.Position.Line, pe.LastKey, pe.Message
+	} else if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
+		// Type errors come as plain errors in this form.
+		line, _ = strconv.Atoi(m[1])
+		key, msg = m[2], m[3]
+	} else {
+		return fmt.Errorf("%s: %s", c.path, strings.TrimPrefix(err.Error(), "toml: "))
+	}
+	if m := typeErrRE.FindStringSubmatch(msg); m != nil && key != "" {
+		if l := wrongTypeLine(c.raw, key, m[1]); l > 0 {
+			line = l
+		}
+	}
+	if key != "" {
+		return fmt.Errorf("%s:%d: %s: %s", c.path, line, key, msg)
+	}
+	return fmt.Errorf("%s:%d: %s", c.path, line, msg)
+}
+
+// wrongTypeLine finds the first line setting key (e.g. "mailboxes.port") to
+// a value of TOML type typ.
+func wrongTypeLine(raw, key, typ string) int {
+	table, field := "", key
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		table, field = key[:i], key[i+1:]
+	}
+	current := ""
+	for n, line := range strings.Split(raw, "\n") {
+		if m := tableRE.FindStringSubmatch(line); m != nil {
+			current = m[2]
+			continue
+		}
+		m := keyRE.FindStringSubmatch(line)
+		if m == nil || m[1] != field || current != table {
+			continue
+		}
+		v := strings.TrimSpace(line[len(m[0]):])
+		var got string
+		switch {
+		case strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "'"):
+			got = "string"
+		case strings.HasPrefix(v, "["):
+			got = "array"
+		case strings.HasPrefix(v, "{"):
+			got = "table"
+		case v == "true" || v == "false":
+			got = "bool"
+		default:
+			got = "integer"
+			if strings.ContainsAny(v, ".eE") {
+				got = "float"
+			}
+		}
+		if got == typ {
+			return n + 1
+		}
+	}
+	return 0
+}
+
+func (c *Config) validate() error {
+	names := func(kind string, n int, name func(int) string) (map[string]bool, error) {
+		seen := map[string]bool{}
+		for i := 0; i < n; i++ {
+			key := fmt.Sprintf("%s[%d].name", kind, i)
+			v := strings.ToLower(name(i))
+			if v == "" {
+				return nil, c.errorAt(key, "name is required")
+			}
+			if seen[v] {
+				return nil, c.errorAt(key, "duplicate name %q", name(i))
+			}
+			seen[v] = true
+		}
+		return seen, nil
+	}
+	deps, err := names("departments", len(c.Departments), func(i int) string { return c.Departments[i].Name })
+	if err != nil {
+		return err
+	}
+	teams, err := names("teams", len(c.Teams), func(i int) string { return c.Teams[i].Name })
+	if err != nil {
+		return err
+	}
+	for i, t := range c.Teams {
+		if t.Department != "" && !deps[strings.ToLower(t.Department)] {
+			return c.errorAt(fmt.Sprintf("teams[%d].department", i), "no department named %q", t.Department)
+		}
+	}
+	plans, err := names("sla_plans", len(c.SLAPlans), func(i int) string { return c.SLAPlans[i].Name })
+	if err != nil {
+		return err
+	}
+	for i, p := range c.SLAPlans {
+		if p.FirstResponse <= 0 {
+			return c.errorAt(fmt.Sprintf("sla_plans[%d].first_response", i), "must be a positive duration such as \"4h\"")
+		}
+		if p.Resolution <= 0 {
+			return c.errorAt(fmt.Sprintf("sla_plans[%d].resolution", i), "must be a positive duration such as \"24h\"")
+		}
+		if _, err := p.policy(); err != nil {
+			return c.errorAt(fmt.Sprintf("sla_plans[%d].name", i), "%v", err)
+		}
+	}
+	agents := map[string]bool{}
+	for i, a := range c.Agents {
+		key := fmt.Sprintf("agents[%d]", i)
+		addr, err := mail.ParseAddress(a.Email)
+		if err != nil || addr.Address != a.Email {
+			return c.errorAt(key+".email", "%q is not a plain email address", a.Email)
+		}
+		if agents[strings.ToLower(a.Email)] {
+			return c.errorAt(key+".email", "duplicate agent %q", a.Email)
+		}
+		agents[strings.ToLower(a.Email)] = true
+		if a.Name == "" {
+			return c.errorAt(key+".name", "name is required")
+		}
+		if a.Role != string(core.RoleAdmin) && a.Role != string(core.RoleAgent) {
+			return c.errorAt(key+".role", "role must be \"admin\" or \"agent\", not %q", a.Role)
+		}
+		for _, t := range a.Teams {
+			if !teams[strings.ToLower(t)] {
+				return c.errorAt(key+".teams", "no team named %q", t)
+			}
+		}
+	}
+	topics, err := names("help_topics", len(c.HelpTopics), func(i int) string { return c.HelpTopics[i].Name })
+	if err != nil {
+		return err
+	}
+	for i, h := range c.HelpTopics {
+		key := fmt.Sprintf("help_topics[%d]", i)
+		if h.SLAPlan != "" && !plans[strings.ToLower(h.SLAPlan)] {
+			return c.errorAt(key+".sla_plan", "no SLA plan named %q", h.SLAPlan)
+		}
+		if h.Priority != "" {
+			if _, err := core.ParsePriority(h.Priority); err != nil {
+				return c.errorAt(key+".priority", "%v", err)
+			}
+		}
+		if h.Department != "" && !deps[strings.ToLower(h.Department)] {
+			return c.errorAt(key+".department", "no department named %q", h.Department)
+		}
+		if h.Team != "" && !teams[strings.ToLower(h.Team)] {
+			return c.errorAt(key+".team", "no team named %q", h.Team)
+		}
+		if h.Assignee != "" && !agents[strings.ToLower(h.Assignee)] {
+			return c.errorAt(key+".assignee", "no agent with email %q", h.Assignee)
+		}
+	}
+	if _, err := names("mailboxes", len(c.Mailboxes), func(i int) string { return c.Mailboxes[i].Name }); err != nil {
+		return err
+	}
+	for i, m := range c.Mailboxes {
+		key := fmt.Sprintf("mailboxes[%d]", i)
+		if m.Host == "" {
+			return c.errorAt(key+".host", "host is required")
+		}
+		if m.User == "" {
+			return c.errorAt(key+".user", "user is required")
+		}
+		if m.TLS != mailin.TLSNone && m.TLS != mailin.TLSStartTLS && m.TLS != mailin.TLSImplicit {
+			return c.errorAt(key+".tls", "tls must be \"tls\", \"starttls\" or \"none\", not %q", m.TLS)
+		}
+		if m.Address != "" {
+			if _, err := mail.ParseAddress(m.Address); err != nil {
+				return c.errorAt(key+".address", "%q is not an email address", m.Address)
+			}
+		}
+		if m.DefaultTopic != "" && !topics[strings.ToLower(m.DefaultTopic)] {
+			return c.errorAt(key+".default_topic", "no help topic named %q", m.DefaultTopic)
+		}
+	}
+	for i, r := range c.Routes {
+		key := fmt.Sprintf("routes[%d]", i)
+		if !topics[strings.ToLower(r.Topic)] {
+			return c.errorAt(key+".topic", "no help topic named %q", r.Topic)
+		}
+		if (r.Address == "") == (r.Match == "") {
+			return c.errorAt(key+".topic", "a route needs exactly one of address or match")
+		}
+		if r.Match != "" {
+			if _, err := regexp.Compile(r.Match); err != nil {
+				return c.errorAt(key+".match", "%v", err)
+			}
+		}
+	}
+	if c.SMTP.DKIMKeyFile != "" && (c.SMTP.DKIMSelector == "" || c.Domain == "" && c.SMTP.DKIMDomain == "") {
+		return c.errorAt("smtp.dkim_selector", "dkim_key_file needs dkim_selector (and dkim_domain or domain)")
+	}
+	if c.SMTP.Host != "" {
+		if c.SMTP.TLS != mailout.TLSNone && c.SMTP.TLS != mailout.TLSStartTLS && c.SMTP.TLS != mailout.TLSImplicit {
+			return c.errorAt("smtp.tls", "tls must be \"tls\", \"starttls\" or \"none\", not %q", c.SMTP.TLS)
+		}
+		if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
+			return c.errorAt("smtp.from", "from must be an address such as \"Support <support@example.com>\": %v", err)
+		}
+	}
+	if len(c.Mailboxes) > 0 && c.SMTP.Host == "" {
+		return c.errorAt("smtp.host", "mailboxes are configured but no SMTP server to answer from")
+	}
+	return nil
+}
+
+// errorAt formats a validation error with the file, line and key.
+func (c *Config) errorAt(key, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if c.path == "" {
+		return fmt.Errorf("config: %s: %s", key, msg)
+	}
+	if line := keyLine(c.raw, key); line > 0 {
+		return fmt.Errorf("%s:%d: %s: %s", c.path, line, key, msg)
+	}
+	return fmt.Errorf("%s: %s: %s", c.path, key, msg)
+}
+
+var (
+	tableRE = regexp.MustCompile(`^\s*(\[\[?)\s*([A-Za-z0-9_.]+)\s*\]\]?`)
+	keyRE   = regexp.MustCompile(`^\s*([A-Za-z0-9_]+)\s*=`)
+)
+
+// keyLine finds the line of a key such as "agents[1].role" or "smtp.port" in
+// TOML text; for a table element whose key is absent, the table's header line.
+// It understands the plain layout our example uses, not every TOML form.
+func keyLine(raw, key string) int {
+	table, idx, field := "", -1, key
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		table, field = key[:i], key[i+1:]
+		if j := strings.IndexByte(table, '['); j >= 0 {
+			idx, _ = strconv.Atoi(strings.TrimSuffix(table[j+1:], "]"))
+			table = table[:j]
+		}
+	}
+	current, count, header := "", map[string]int{}, 0
+	for n, line := range strings.Split(raw, "\n") {
+		if m := tableRE.FindStringSubmatch(line); m != nil {
+			current = m[2]
+			if m[1] == "[[" {
+				count[current]++
+			}
+			if current == table && (idx < 0 || count[current] == idx+1) {
+				header = n + 1
+			}
+			continue
+		}
+		m := keyRE.FindStringSubmatch(line)
+		if m == nil || m[1] != field || current != table {
+			continue
+		}
+		if idx < 0 || count[current] == idx+1 {
+			return n + 1
+		}
+	}
+	return header
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+
+	"helpdesk/core"
+	"helpdesk/mailin"
+	"helpdesk/mailout"
+)
+
+// Directory is the organisation part of the config, for core.
+func (c *Config) Directory() core.Directory {
+	var d core.Directory
+	for _, x := range c.Departments {
+		d.Departments = append(d.Departments, core.Department{Name: x.Name})
+	}
+	for _, x := range c.Teams {
+		d.Teams = append(d.Teams, core.Team{Name: x.Name, Department: x.Department, AutoAssign: x.AutoAssign})
+	}
+	for _, x := range c.Agents {
+		d.Agents = append(d.Agents, core.Agent{Email: strings.ToLower(x.Email), Name: x.Name, Role: core.Role(x.Role), Teams: x.Teams, Away: x.Away})
+	}
+	for _, x := range c.SLAPlans {
+		pol, _ := x.policy() // validated
+		d.SLAPlans = append(d.SLAPlans, core.SLAPlan{Name: x.Name, FirstResponse: x.FirstResponse, Resolution: x.Resolution, Policy: pol})
+	}
+	for _, x := range c.HelpTopics {
+		p, _ := core.ParsePriority(x.Priority)
+		d.HelpTopics = append(d.HelpTopics, core.HelpTopic{Name: x.Name, SLAPlan: x.SLAPlan, Priority: p,
+			Department: x.Department, Team: x.Team, Assignee: x.Assignee})
+	}
+	return d
+}
+
+// DeskAddresses are our own addresses: every mailbox's and the sender's.
+func (c *Config) DeskAddresses() []string {
+	var out []string
+	add := func(s string) {
+		if a, err := mail.ParseAddress(s); err == nil {
+			out = append(out, strings.ToLower(a.Address))
+		}
+	}
+	add(c.SMTP.From)
+	for _, m := range c.Mailboxes {
+		add(m.Address)
+	}
+	for _, r := range c.Routes {
+		add(r.Address)
+	}
+	return out
+}
+
+// FromAddress is the desk's sender address.
+func (c *Config) FromAddress() core.Address {
+	a, err := mail.ParseAddress(c.SMTP.From)
+	if err != nil {
+		return core.Address{Name: "Support", Email: "support@" + c.Domain}
+	}
+	return core.Address{Name: a.Name, Email: strings.ToLower(a.Address)}
+}
+
+// IntakeRoutes turns the routes into mailin's form.
+func (c *Config) IntakeRoutes() []mailin.Route {
+	var out []mailin.Route
+	for _, r := range c.Routes {
+		mr := mailin.Route{Address: strings.ToLower(r.Address), Topic: r.Topic}
+		if r.Match != "" {
+			mr.Match = regexp.MustCompile(r.Match) // validated
+		}
+		out = append(out, mr)
+	}
+	return out
+}
+
+// IntakeLimits turns the limits into mailin's form, with defaults.
+func (c *Config) IntakeLimits() mailin.Limits {
+	l := mailin.DefaultLimits
+	if c.Limits.MaxMessageBytes > 0 {
+		l.MaxBytes = c.Limits.MaxMessageBytes
+	}
+	if c.Limits.MaxHeaderBytes > 0 {
+		l.MaxHeaderBytes = c.Limits.MaxHeaderBytes
+	}
+	if c.Limits.MaxDepth > 0 {
+		l.MaxDepth = c.Limits.MaxDepth
+	}
+	if c.Limits.MaxParts > 0 {
+		l.MaxParts = c.Limits.MaxParts
+	}
+	return l
+}
+
+// Mailbox returns the IMAP settings of mailbox i in mailin's form.
+func (c *Config) Mailbox(i int) mailin.Mailbox {
+	m := c.Mailboxes[i]
+	return mailin.Mailbox{
+		Name: m.Name, Addr: fmt.Sprintf("%s:%d", m.Host, m.Port), TLS: m.TLS, User: m.User, Password: m.Password,
+		Folder: m.Folder, PollInterval: m.PollInterval, DefaultTopic: m.DefaultTopic, MoveTo: m.MoveTo,
+		InsecureSkipVerify: m.Insecure,
+	}
+}
+
+// SMTPSettings returns the SMTP settings in mailout's form.
+func (c *Config) SMTPSettings() mailout.SMTPConfig {
+	return mailout.SMTPConfig{
+		Addr: fmt.Sprintf("%s:%d", c.SMTP.Host, c.SMTP.Port), TLS: c.SMTP.TLS, User: c.SMTP.User,
+		Password: c.SMTP.Password, Timeout: c.SMTP.Timeout, InsecureSkipVerify: c.SMTP.Insecure,
+	}
+}
+
+// StoreOptions are the core options the config sets.
+func (c *Config) StoreOptions() core.Options {
+	o := core.Options{Domain: c.Domain, Secret: []byte(c.Secret), ReopenWindow: c.Limits.ReopenWindow, StatusBaseURL: c.StatusURL}
+	if c.Limits.AutoMailPerRecipient > 0 || c.Limits.AutoMailPerTicket > 0 || c.Limits.AutoMailWindow > 0 {
+		o.Budget = core.DefaultBudget
+		if c.Limits.AutoMailPerRecipient > 0 {
+			o.Budget.PerRecipient = c.Limits.AutoMailPerRecipient
+		}
+		if c.Limits.AutoMailPerTicket > 0 {
+			o.Budget.PerTicket = c.Limits.AutoMailPerTicket
+		}
+		if c.Limits.AutoMailWindow > 0 {
+			o.Budget.Window = c.Limits.AutoMailWindow
+		}
+	}
+	return o
+}
+
+// DKIMSigner loads the DKIM key, if one is configured.
+func (c *Config) DKIMSigner() (*mailout.DKIM, error) {
+	if c.SMTP.DKIMKeyFile == "" {
+		return nil, nil
+	}
+	domain := c.SMTP.DKIMDomain
+	if domain == "" {
+		domain = c.Domain
+	}
+	return mailout.LoadDKIM(domain, c.SMTP.DKIMSelector, c.SMTP.DKIMKeyFile)
+}
+
+// Source describes mail arriving for a named mailbox (its default topic
+// applies), for pipe delivery and explain.
+func (c *Config) Source(mailbox string) mailin.Source {
+	src := mailin.Source{Mailbox: mailbox}
+	for _, m := range c.Mailboxes {
+		if m.Name == mailbox {
+			src.DefaultTopic = m.DefaultTopic
+		}
+	}
+	return src
+}
