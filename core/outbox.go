@@ -160,7 +160,52 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []outboxRow, created time.T
 		ticketIDs, templates, recipients, msgIDs, irts, refs, datas, attach, times, emails, created); err != nil {
 		return fmt.Errorf("queue mail: %w", err)
 	}
+	// Wake the senders when the transaction commits (PostgreSQL delivers
+	// notifications only then, so a rolled-back change wakes nobody).
+	if _, err := tx.Exec(ctx, `SELECT pg_notify('helpdesk_outbox', '')`); err != nil {
+		return fmt.Errorf("notify senders: %w", err)
+	}
 	return nil
+}
+
+// OutboxWakeups returns a channel that receives when new mail is queued, by
+// this process or any other on the database. It is a hint: senders still
+// look on a timer, so a lost notification only delays mail. The channel is
+// closed when ctx ends.
+func (s *Store) OutboxWakeups(ctx context.Context) <-chan struct{} {
+	wake := make(chan struct{}, 1)
+	go func() {
+		defer close(wake)
+		for ctx.Err() == nil {
+			s.listen(ctx, wake)
+			select { // the connection broke: try again shortly
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return wake
+}
+
+func (s *Store) listen(ctx context.Context, wake chan<- struct{}) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return
+	}
+	// The connection ends up LISTENing: destroy rather than reuse it.
+	defer func() { conn.Conn().Close(context.Background()); conn.Release() }()
+	if _, err := conn.Exec(ctx, `LISTEN helpdesk_outbox`); err != nil {
+		return
+	}
+	for {
+		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+			return
+		}
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // customerBrake says why a mail to a customer must not be queued, or "":

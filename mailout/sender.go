@@ -20,7 +20,7 @@ type Sender struct {
 	SMTP      SMTPConfig
 	From      core.Address  // the desk's address
 	Conns     int           // SMTP connections in parallel; default 4
-	Interval  time.Duration // how often to look for due mail; default 500ms
+	Interval  time.Duration // how often to look for due mail besides wake-ups; default 5s
 	Lifetime  time.Duration // give up on a mail this old; default 48h
 	DKIM      *DKIM         // sign with this key, if set
 	// Lease is how long a claimed mail stays invisible to other senders
@@ -44,7 +44,9 @@ func (s *Sender) defaults() {
 		s.Conns = 4
 	}
 	if s.Interval <= 0 {
-		s.Interval = 500 * time.Millisecond
+		// New mail wakes the sender at once (LISTEN/NOTIFY); the timer is
+		// for retries coming due and lost notifications.
+		s.Interval = 5 * time.Second
 	}
 	if s.Lease <= 0 {
 		s.Lease = 3 * time.Minute
@@ -79,6 +81,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 	defer wg.Wait()
 	defer close(work)
+	wake := s.Store.OutboxWakeups(ctx)
 	for {
 		n, err := s.step(ctx, work)
 		if err != nil && ctx.Err() == nil {
@@ -90,6 +93,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-wake:
 		case <-time.After(s.Interval):
 		}
 	}
