@@ -27,6 +27,11 @@ func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound
 	if agent == nil && !agentToken {
 		return false, nil
 	}
+	// An agent who opened a ticket as its requester (their own laptop, say)
+	// replies to it as a customer, with no more trust than any customer.
+	if !agentToken && strings.EqualFold(t.Customer.Email, in.From.Email) {
+		return false, nil
+	}
 	if err := s.attach(ctx, tx, t, in, msgRef); err != nil {
 		return true, err
 	}

@@ -305,3 +305,18 @@ func want(ok bool, what string) string {
 	}
 	return "want " + what
 }
+
+// An agent who is the requester of a ticket replies to it as a customer.
+func TestAgentAsRequesterRepliesAsCustomer(t *testing.T) {
+	d := newDesk(t)
+	n := d.newTicket("Garnet <garnet@desk.test>", "support@desk.test", "My own laptop", "It is slow.")
+	out := d.deliver(fmt.Sprintf("From: garnet@desk.test\r\nTo: support+%s@desk.test\r\nSubject: Re: [#%d] My own laptop\r\n",
+		d.s.MintToken(core.ReplyToken{Ticket: n}), n), "Still slow.")
+	if out.Unverified || out.Ticket != n {
+		t.Fatalf("%+v: want a customer reply on ticket %d", out, n)
+	}
+	th := d.thread(n)
+	if last := th.Entries[len(th.Entries)-1]; last.Kind != core.EntryMessage || last.Body != "Still slow." {
+		t.Errorf("last entry %s %q, want the customer message", last.Kind, last.Body)
+	}
+}
