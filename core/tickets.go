@@ -59,17 +59,11 @@ type querier interface {
 // lock it holds the row until the transaction ends, so concurrent changes to
 // one ticket queue up rather than interleave.
 func ticketByNumber(ctx context.Context, q querier, number int64, lock bool) (*Ticket, error) {
+	sql := `SELECT ` + ticketColumns + ticketJoins + ` WHERE t.number = $1`
 	if lock {
-		var id int64
-		err := q.QueryRow(ctx, `SELECT id FROM tickets WHERE number = $1 FOR UPDATE`, number).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("lock ticket %d: %w", number, err)
-		}
+		sql += ` FOR UPDATE OF t`
 	}
-	t, err := scanTicket(q.QueryRow(ctx, `SELECT `+ticketColumns+ticketJoins+` WHERE t.number = $1`, number))
+	t, err := scanTicket(q.QueryRow(ctx, sql, number))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
