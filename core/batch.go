@@ -336,11 +336,7 @@ func (s *Store) openTickets(ctx context.Context, tx pgx.Tx, msgs []*Inbound, ref
 		return err
 	}
 	var mails []outboxRow
-	var admins []recipient
-	if admins, err = agentsWhere(ctx, tx, `a.role = 'admin'`); err != nil {
-		return err
-	}
-	teamCache := map[int64][]recipient{}
+	var alert alertees
 	sentTo := map[string]int{}
 	if err := s.budgetCounts(ctx, tx, emails, now, sentTo); err != nil {
 		return err
@@ -366,13 +362,8 @@ func (s *Store) openTickets(ctx context.Context, tx pgx.Tx, msgs []*Inbound, ref
 		// The acknowledgement, under the same brakes as the one-message path.
 		c := customers[t.Customer.Email]
 		reason := suppressed(t.Customer.Email)
-		switch {
-		case reason != "":
-		case c.undeliverable:
-			reason = "recipient undeliverable"
-		case s.budget.PerRecipient > 0 && sentTo[t.Customer.Email] >= s.budget.PerRecipient:
-			s.suppressedByBudget.Add(1)
-			reason = fmt.Sprintf("over budget: %d automatic mails to this address within %v", sentTo[t.Customer.Email], s.budget.Window)
+		if reason == "" {
+			reason = s.brakeReason(c.undeliverable, true, sentTo[t.Customer.Email], 0)
 		}
 		if reason != "" {
 			if err := addEntry(t, EntryEvent, "mail_suppressed", 0, "", map[string]any{"to": t.Customer.Email, "template": TemplateAck, "reason": reason}, 0); err != nil {
@@ -386,25 +377,12 @@ func (s *Store) openTickets(ctx context.Context, tx pgx.Tx, msgs []*Inbound, ref
 			}
 			mails = append(mails, row)
 		}
-		// The new-ticket alert: admins, the assignee, or the team when unassigned.
-		to := append([]recipient(nil), admins...)
-		switch {
-		case t.assigneeID != 0 && r.assignee != nil:
-			to = append(to, recipient{id: t.assigneeID, addr: *r.assignee})
-		case t.teamID != 0:
-			if _, ok := teamCache[t.teamID]; !ok {
-				if teamCache[t.teamID], err = agentsWhere(ctx, tx, `at.team_id = $1 AND NOT a.away`, t.teamID); err != nil {
-					return err
-				}
-			}
-			to = append(to, teamCache[t.teamID]...)
+		// The new-ticket alert, to the same people as on the one-message path.
+		to, err := alert.forNewTicket(ctx, tx, t)
+		if err != nil {
+			return err
 		}
-		done := map[int64]bool{}
 		for _, a := range to {
-			if done[a.id] {
-				continue
-			}
-			done[a.id] = true
 			row, err := s.buildRow(outMail{ticket: t, template: TemplateNewTicketAlert, to: a.addr, agentID: a.id, inReplyTo: m.MessageID,
 				data: map[string]any{"From": m.From.String(), "Body": excerpt(m.Text)}}, now)
 			if err != nil {

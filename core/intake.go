@@ -422,8 +422,7 @@ func (s *Store) openTicket(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef i
 // alertNewTicket tells the admins, the assignee and, when nobody is
 // assigned, the team's agents who are not away, about a new ticket.
 func (s *Store) alertNewTicket(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound, now time.Time) error {
-	list, err := agentsWhere(ctx, tx, `a.role = 'admin' OR a.id = $1 OR ($1 = 0 AND at.team_id = $2 AND NOT a.away)`,
-		t.assigneeID, t.teamID)
+	list, err := new(alertees).forNewTicket(ctx, tx, t)
 	if err != nil {
 		return err
 	}

@@ -228,17 +228,24 @@ func (s *Store) customerBrake(ctx context.Context, tx pgx.Tx, m outMail, now tim
 	if err != nil {
 		return "", fmt.Errorf("check recipient: %w", err)
 	}
+	return s.brakeReason(undeliverable, automatic, toRecipient, aboutTicket), nil
+}
+
+// brakeReason decides, from what is known of a customer address and the
+// recent automatic mail to it and about its ticket, why a mail must not go,
+// or "". Both intake paths use it, each counting in its own way.
+func (s *Store) brakeReason(undeliverable, automatic bool, toRecipient, aboutTicket int) string {
 	switch {
 	case undeliverable:
-		return "recipient undeliverable", nil
+		return "recipient undeliverable"
 	case automatic && s.budget.PerRecipient > 0 && toRecipient >= s.budget.PerRecipient:
 		s.suppressedByBudget.Add(1)
-		return fmt.Sprintf("over budget: %d automatic mails to this address within %v", toRecipient, s.budget.Window), nil
+		return fmt.Sprintf("over budget: %d automatic mails to this address within %v", toRecipient, s.budget.Window)
 	case automatic && s.budget.PerTicket > 0 && aboutTicket >= s.budget.PerTicket:
 		s.suppressedByBudget.Add(1)
-		return fmt.Sprintf("over budget: %d automatic mails about this ticket within %v", aboutTicket, s.budget.Window), nil
+		return fmt.Sprintf("over budget: %d automatic mails about this ticket within %v", aboutTicket, s.budget.Window)
 	}
-	return "", nil
+	return ""
 }
 
 // suppressed says why an address must never get automatic mail, or "".

@@ -41,3 +41,45 @@ func (s *Store) mailAgents(ctx context.Context, tx pgx.Tx, now time.Time, t *Tic
 	}
 	return insertRows(ctx, tx, rows, now)
 }
+
+// alertees finds who hears of a new ticket: the admins, plus the assignee
+// or, when nobody is assigned, the team's members who are not away. One
+// value serves a whole batch, loading the admins and each team once.
+type alertees struct {
+	admins []recipient
+	loaded bool
+	teams  map[int64][]recipient
+}
+
+func (a *alertees) forNewTicket(ctx context.Context, tx pgx.Tx, t *Ticket) ([]recipient, error) {
+	if !a.loaded {
+		admins, err := agentsWhere(ctx, tx, `a.role = 'admin'`)
+		if err != nil {
+			return nil, err
+		}
+		a.admins, a.loaded, a.teams = admins, true, map[int64][]recipient{}
+	}
+	to := append([]recipient(nil), a.admins...)
+	switch {
+	case t.assigneeID != 0 && t.Assignee != nil:
+		to = append(to, recipient{id: t.assigneeID, addr: *t.Assignee})
+	case t.teamID != 0:
+		if _, ok := a.teams[t.teamID]; !ok {
+			members, err := agentsWhere(ctx, tx, `at.team_id = $1 AND NOT a.away`, t.teamID)
+			if err != nil {
+				return nil, err
+			}
+			a.teams[t.teamID] = members
+		}
+		to = append(to, a.teams[t.teamID]...)
+	}
+	seen := map[int64]bool{}
+	out := to[:0]
+	for _, r := range to {
+		if !seen[r.id] {
+			seen[r.id] = true
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
