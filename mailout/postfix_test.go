@@ -3,8 +3,6 @@ package mailout_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -129,15 +127,8 @@ func TestThroughPostfix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tpl, _ := mailout.LoadTemplates("")
-	clk := &clock{t: time.Now()}
-	snd := &mailout.Sender{Store: s, Templates: tpl, SMTP: mailout.SMTPConfig{Addr: relay, TLS: mailout.TLSNone, Timeout: 10 * time.Second},
-		From: core.Address{Name: "Support", Email: "support@desk.test"}, Conns: 1, Interval: 50 * time.Millisecond, Now: clk.Now,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { snd.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	// The sender speaks to Postfix, which relays to the sink.
+	startSender(t, s, sink, &clock{t: time.Now()}, func(snd *mailout.Sender) { snd.SMTP.Addr, snd.Conns = relay, 1 })
 	var got *mailouttest.Mail
 	deadline := time.Now().Add(30 * time.Second)
 	for got == nil && time.Now().Before(deadline) {

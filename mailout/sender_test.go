@@ -31,7 +31,9 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func startSender(t *testing.T, s *core.Store, sink *mailouttest.Sink, clk *clock) {
+// startSender runs a sender to the sink, adjusted by opts, until the test
+// ends or the returned stop is called.
+func startSender(t *testing.T, s *core.Store, sink *mailouttest.Sink, clk *clock, opts ...func(*mailout.Sender)) (stop func()) {
 	t.Helper()
 	tpl, err := mailout.LoadTemplates("")
 	if err != nil {
@@ -42,10 +44,16 @@ func startSender(t *testing.T, s *core.Store, sink *mailouttest.Sink, clk *clock
 		From: core.Address{Name: "Support", Email: "support@desk.test"}, Conns: 2, Interval: 20 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now,
 	}
+	for _, o := range opts {
+		o(snd)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { snd.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
 }
 
 func ingestGreg(t *testing.T, s *core.Store, now time.Time) int64 {
@@ -188,17 +196,10 @@ func TestStartTLSRequiredFailsClosed(t *testing.T) {
 	s := coretest.SeededStore(t)
 	sink := mailouttest.Start(t) // offers no STARTTLS
 	clk := &clock{t: time.Now()}
-	n := ingestGreg(t, s, clk.Now())
-	tpl, _ := mailout.LoadTemplates("")
-	snd := &mailout.Sender{Store: s, Templates: tpl, SMTP: mailout.SMTPConfig{Addr: sink.Addr, TLS: mailout.TLSStartTLS, Timeout: 5 * time.Second},
-		From: core.Address{Email: "support@desk.test"}, Conns: 1, Interval: 20 * time.Millisecond,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { snd.Run(ctx); close(done) }()
+	ingestGreg(t, s, clk.Now())
+	stop := startSender(t, s, sink, clk, func(snd *mailout.Sender) { snd.SMTP.TLS = mailout.TLSStartTLS })
 	time.Sleep(500 * time.Millisecond)
-	cancel()
-	<-done
+	stop()
 	if got := len(sink.Mails()); got != 0 {
 		t.Fatalf("%d mails went out in clear text though STARTTLS was required", got)
 	}
@@ -210,7 +211,6 @@ func TestStartTLSRequiredFailsClosed(t *testing.T) {
 	if st.Pending != 2 || st.Failed != 0 {
 		t.Errorf("outbox %+v: both mails must stay pending, none given up", st)
 	}
-	_ = n
 }
 
 func TestImplicitTLSAndAuth(t *testing.T) {
@@ -223,18 +223,12 @@ func TestImplicitTLSAndAuth(t *testing.T) {
 			sink := mailouttest.StartTLS(t, "desk", "s3cret")
 			clk := &clock{t: time.Now()}
 			ingestGreg(t, s, clk.Now())
-			tpl, _ := mailout.LoadTemplates("")
-			snd := &mailout.Sender{Store: s, Templates: tpl,
-				SMTP: mailout.SMTPConfig{Addr: sink.Addr, TLS: mailout.TLSImplicit, User: "desk", Password: c.password,
-					Timeout: 5 * time.Second, InsecureSkipVerify: true},
-				From: core.Address{Email: "support@desk.test"}, Conns: 1, Interval: 20 * time.Millisecond,
-				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { snd.Run(ctx); close(done) }()
+			stop := startSender(t, s, sink, clk, func(snd *mailout.Sender) {
+				snd.SMTP = mailout.SMTPConfig{Addr: sink.Addr, TLS: mailout.TLSImplicit, User: "desk", Password: c.password,
+					Timeout: 5 * time.Second, InsecureSkipVerify: true}
+			})
 			got := sink.WaitFor(2, 3*time.Second)
-			cancel()
-			<-done
+			stop()
 			if c.delivered && len(got) != 2 {
 				t.Errorf("%d mails over TLS with AUTH, want 2", len(got))
 			}
@@ -313,13 +307,7 @@ func TestTemporaryFailureBacksOffThenGivesUp(t *testing.T) {
 		always = append(always, mailouttest.TempFail)
 	}
 	sink.FailRcpt("greg@example.com", always...)
-	tpl, _ := mailout.LoadTemplates("")
-	snd := &mailout.Sender{Store: s, Templates: tpl, SMTP: mailout.SMTPConfig{Addr: sink.Addr, TLS: mailout.TLSNone, Timeout: 5 * time.Second},
-		From: core.Address{Email: "support@desk.test"}, Conns: 1, Interval: 10 * time.Millisecond, Lifetime: 2 * time.Hour,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.Now}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { snd.Run(ctx); close(done) }()
+	stop := startSender(t, s, sink, clk, func(snd *mailout.Sender) { snd.Conns, snd.Lifetime = 1, 2*time.Hour })
 	// Simulated time in one-minute steps until the mail is given up (the
 	// steps wait for the sender, so a loaded machine only slows the test).
 	var st core.OutboxStats
@@ -328,8 +316,7 @@ func TestTemporaryFailureBacksOffThenGivesUp(t *testing.T) {
 		clk.Add(time.Minute)
 		st, _ = s.OutboxStats(context.Background())
 	}
-	cancel()
-	<-done
+	stop()
 	// Backoff from 30 s doubling towards an hour: a handful of attempts in
 	// two hours, not one every poll.
 	if got := sink.Refused(); got < 3 || got > 12 {
