@@ -72,6 +72,16 @@ func (s *Store) alertAdmins(ctx context.Context, tx pgx.Tx, now time.Time, templ
 	return s.mailAgents(ctx, tx, now, nil, admins, template, "", data)
 }
 
+// QuarantinePending counts the quarantined messages not yet released,
+// without reading them.
+func (s *Store) QuarantinePending(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM quarantine WHERE released_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count quarantine: %w", err)
+	}
+	return n, nil
+}
+
 // QuarantineGet returns one quarantined message with its raw bytes.
 func (s *Store) QuarantineGet(ctx context.Context, id int64) (*QuarantinedMessage, error) {
 	var q QuarantinedMessage

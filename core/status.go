@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // StatusLinkLifetime is how long a status link in a mail keeps working.
@@ -78,7 +79,7 @@ func (s *Store) PublicThread(ctx context.Context, number int64) (*Thread, error)
 func (s *Store) AlertStall(ctx context.Context, mailbox string, recovered bool, since time.Time, reason string, now time.Time) (bool, error) {
 	sent := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var tag interface{ RowsAffected() int64 }
+		var tag pgconn.CommandTag
 		var err error
 		if recovered {
 			tag, err = tx.Exec(ctx, `DELETE FROM stall_alerts WHERE mailbox = $1`, mailbox)

@@ -27,9 +27,7 @@ var (
 )
 
 // helpdeskBinary builds the real binary once per test run.
-func helpdeskBinary(t *testing.T) string { return helpdeskBinaryB(t) }
-
-func helpdeskBinaryB(t testing.TB) string {
+func helpdeskBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "helpdesk-bin")

@@ -28,13 +28,16 @@ type health struct {
 	stallSeen map[string]bool
 }
 
-func newHealth(mailboxes []string) *health {
-	h := &health{lastOK: map[string]time.Time{}, lastErr: map[string]string{}, started: time.Now(),
+func newHealth() *health {
+	return &health{lastOK: map[string]time.Time{}, lastErr: map[string]string{}, started: time.Now(),
 		active: map[string]func() bool{}, stallSeen: map[string]bool{}}
-	for _, m := range mailboxes {
-		h.active[m] = func() bool { return true }
-	}
-	return h
+}
+
+// watch adds a mailbox; active says whether this process polls it now.
+func (h *health) watch(mailbox string, active func() bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.active[mailbox] = active
 }
 
 func (h *health) polled(mailbox string, err error) {

@@ -19,7 +19,7 @@ import (
 //
 //	scripts/bench PipeMemory
 func BenchmarkPipeMemory(b *testing.B) {
-	bin := helpdeskBinaryB(b)
+	bin := helpdeskBinary(b)
 	url := coretest.URL(b)
 	dir := b.TempDir()
 	cfg := filepath.Join(dir, "h.toml")

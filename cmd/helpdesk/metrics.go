@@ -84,8 +84,8 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	c.health.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if q, err := c.db.QuarantineList(ctx); err == nil {
-		ch <- prometheus.MustNewConstMetric(descQuarantined, prometheus.GaugeValue, float64(len(q)))
+	if n, err := c.db.QuarantinePending(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(descQuarantined, prometheus.GaugeValue, float64(n))
 	}
 	if st, err := c.db.OutboxStats(ctx); err == nil {
 		ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(st.Pending))

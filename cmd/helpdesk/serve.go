@@ -63,11 +63,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 
 	intake := newIntake(cfg, db, log.With("worker", "intake"))
-	var names []string
-	for _, m := range cfg.Mailboxes {
-		names = append(names, m.Name)
-	}
-	h := newHealth(names)
+	h := newHealth()
 	m := newMetrics(db.Store, intake, sender, h)
 
 	checker := cron.New(cron.WithChain(cron.Recover(cron.DefaultLogger), cron.SkipIfStillRunning(cron.DefaultLogger)))
@@ -89,7 +85,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	var background sync.WaitGroup
 	for i := range cfg.Mailboxes {
 		p := &mailin.Poller{Mailbox: cfg.Mailbox(i), Intake: intake, Log: log.With("worker", "poller"), OnPoll: h.polled}
-		h.active[p.Mailbox.Name] = p.Active
+		h.watch(p.Mailbox.Name, p.Active)
 		background.Add(1)
 		go func() { defer background.Done(); p.Run(ctx) }()
 	}
