@@ -77,7 +77,7 @@ func TestIngestBatchMatchesOneByOne(t *testing.T) {
 	ctx := context.Background()
 	one := coretest.SeededStore(t)
 	for _, in := range batchMix() {
-		if _, err := one.Ingest(ctx, in, t0); err != nil {
+		if _, err := coretest.Ingest(ctx, one, in, t0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -255,7 +255,7 @@ func (s *Store) applyCommand(ctx context.Context, tx pgx.Tx, t *Ticket, by *staf
 		}
 		email := strings.ToLower(addr.Address)
 		if c.Name == "cc" {
-			id, err := upsertCustomer(ctx, tx, Address{Name: addr.Name, Email: email}, now)
+			id, err := upsertCustomer(ctx, tx, Address{Name: addr.Name, Email: email}, false, now)
 			if err != nil {
 				return "", err
 			}

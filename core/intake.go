@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,8 +55,6 @@ type Inbound struct {
 	Undeliverable []string
 	// Quiet stores and threads without sending anything: for backlog imports.
 	Quiet bool
-	// Checkpoint, when set, is advanced in the same transaction.
-	Checkpoint *Checkpoint
 }
 
 // Attachment describes a MIME part kept with a message.
@@ -100,48 +97,6 @@ type IngestResult struct {
 // DefaultReopenWindow is how long after resolution a customer reply reopens
 // a ticket; later replies open a new ticket linked to the old one.
 const DefaultReopenWindow = 14 * 24 * time.Hour
-
-// Ingest stores one message exactly once, and in the same transaction threads
-// it onto a ticket (or opens one), writes the thread entries and events,
-// queues the mail it causes, and advances the intake checkpoint.
-func (s *Store) Ingest(ctx context.Context, in *Inbound, now time.Time) (IngestResult, error) {
-	var res IngestResult
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		res = IngestResult{}
-		if in.Checkpoint != nil {
-			if err := saveCheckpoint(ctx, tx, *in.Checkpoint, now); err != nil {
-				return err
-			}
-		}
-		var msgRef int64
-		err := tx.QueryRow(ctx, `
-			INSERT INTO messages (message_key, message_id, mailbox, class, raw, received_at)
-			VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (message_key) DO NOTHING RETURNING id`,
-			in.Key(), in.MessageID, in.Mailbox, string(in.Class), firstChunk(in.Raw), now).Scan(&msgRef)
-		if errors.Is(err, pgx.ErrNoRows) {
-			res.Duplicate, res.Action = true, "duplicate: already stored"
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("store message: %w", err)
-		}
-		if err := appendRaw(ctx, tx, msgRef, in.Raw); err != nil {
-			return err
-		}
-		for _, a := range in.Attach {
-			if _, err := tx.Exec(ctx, `INSERT INTO attachments (message_ref, filename, content_type, size, inline) VALUES ($1, $2, $3, $4, $5)`,
-				msgRef, a.Filename, a.ContentType, a.Size, a.Inline); err != nil {
-				return fmt.Errorf("store attachment: %w", err)
-			}
-		}
-		return s.thread(ctx, tx, in, msgRef, now, &res)
-	})
-	if err != nil {
-		return IngestResult{}, fmt.Errorf("ingest %s: %w", in.Key(), err)
-	}
-	return res, nil
-}
 
 // rawChunk is the most of a raw message sent in one statement. The driver
 // copies each parameter twice on its way out, so sending a 25 MB message
@@ -243,14 +198,20 @@ func (s *Store) thread(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef int64
 			since = *t.ResolvedAt
 		}
 		if now.Sub(since) > s.reopen {
-			return s.openTicket(ctx, tx, in, msgRef, now, res, t.ID)
+			return s.openTickets(ctx, tx, []opening{{msg: in, ref: msgRef, linked: t.ID, result: res}}, now)
 		}
 		if err := s.setStatus(ctx, tx, t, StatusOpen, actor{}, now); err != nil {
 			return err
 		}
 	}
+	if t == nil && suppressed(in.From.Email) != "" {
+		// A no-reply sender (a notification robot) referring to no ticket:
+		// nobody can answer it, so it is kept, findable, and opens nothing.
+		res.Action = "from a no-reply address, refers to no ticket: stored, no ticket"
+		return nil
+	}
 	if t == nil {
-		return s.openTicket(ctx, tx, in, msgRef, now, res, 0)
+		return s.openTickets(ctx, tx, []opening{{msg: in, ref: msgRef, result: res}}, now)
 	}
 	return s.appendCustomerMessage(ctx, tx, t, in, msgRef, now, how, res)
 }
@@ -305,7 +266,7 @@ func (s *Store) findTicket(ctx context.Context, tx pgx.Tx, in *Inbound, lock boo
 }
 
 func (s *Store) appendCustomerMessage(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound, msgRef int64, now time.Time, how string, res *IngestResult) error {
-	custID, err := upsertCustomer(ctx, tx, in.From, now)
+	custID, err := upsertCustomer(ctx, tx, in.From, true, now)
 	if err != nil {
 		return err
 	}
@@ -333,143 +294,54 @@ func (s *Store) appendCustomerMessage(ctx context.Context, tx pgx.Tx, t *Ticket,
 	})
 }
 
-func (s *Store) openTicket(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef int64, now time.Time, res *IngestResult, linked int64) error {
-	custID, err := upsertCustomer(ctx, tx, in.From, now)
-	if err != nil {
-		return err
-	}
-	route, err := loadRoute(ctx, tx, in.Topic)
-	if err != nil {
-		return err
-	}
-	root := in.MessageID
-	if root == "" {
-		root = s.newMessageID(0)
-	}
-	var id, number int64
-	err = tx.QueryRow(ctx, `
-		INSERT INTO tickets (subject, priority, customer_id, help_topic_id, department_id, team_id, assignee_id,
-			sla_plan_id, mailbox, root_message_id, linked_ticket_id, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, 0::bigint), $12, $12)
-		RETURNING id, number`,
-		CleanSubject(in.Subject), string(route.priority), custID, route.topicID, route.departmentID, route.teamID,
-		route.assigneeID, route.slaID, in.Mailbox, root, linked, now).Scan(&id, &number)
-	if err != nil {
-		return fmt.Errorf("create ticket: %w", err)
-	}
-	if err := s.resetSLA(ctx, tx, id, now); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE messages SET ticket_id = $1 WHERE id = $2`, id, msgRef); err != nil {
-		return err
-	}
-	if err := addThreadID(ctx, tx, id, root); err != nil {
-		return err
-	}
-	for _, cc := range in.Cc {
-		ccID, err := upsertCustomer(ctx, tx, cc, now)
-		if err != nil {
-			return err
-		}
-		if ccID == custID {
-			continue
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO ticket_collaborators (ticket_id, customer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, id, ccID); err != nil {
-			return fmt.Errorf("add collaborator: %w", err)
-		}
-	}
-	created := route.createdData()
-	if linked != 0 {
-		var old int64
-		if err := tx.QueryRow(ctx, `SELECT number FROM tickets WHERE id = $1`, linked).Scan(&old); err != nil {
-			return err
-		}
-		created["linked_ticket"] = old
-	}
-	if err := addEntry(ctx, tx, id, entry{kind: EntryEvent, event: EventCreated, customerID: custID, data: created}, now); err != nil {
-		return err
-	}
-	if route.topic != "" {
-		if err := addEntry(ctx, tx, id, entry{kind: EntryEvent, event: EventRouted, data: route.routedData(in.RouteRule)}, now); err != nil {
-			return err
-		}
-	}
-	if err := addEntry(ctx, tx, id, entry{kind: EntryMessage, customerID: custID, body: in.Text, messageRef: msgRef}, now); err != nil {
-		return err
-	}
-	if route.assigneeID == nil && route.teamID != nil {
-		if err := roundRobin(ctx, tx, id, *route.teamID, now); err != nil {
-			return err
-		}
-	}
-	t, err := ticketByNumber(ctx, tx, number, false)
-	if err != nil {
-		return err
-	}
-	res.Ticket, res.Created, res.Action = number, true, "new ticket"
-	if linked != 0 {
-		res.Action = "new ticket (linked to a ticket closed too long ago)"
-	}
-	if in.Quiet {
-		return nil
-	}
-	if err := s.queue(ctx, tx, now, outMail{ticket: t, template: TemplateAck, to: t.Customer, inReplyTo: in.MessageID}); err != nil {
-		return err
-	}
-	return s.alertNewTicket(ctx, tx, t, in, now)
-}
-
-// alertNewTicket tells the admins, the assignee and, when nobody is
-// assigned, the team's agents who are not away, about a new ticket.
-func (s *Store) alertNewTicket(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound, now time.Time) error {
-	list, err := new(alertees).forNewTicket(ctx, tx, t)
-	if err != nil {
-		return err
-	}
-	return s.mailAgents(ctx, tx, now, t, list, TemplateNewTicketAlert, in.MessageID,
-		map[string]any{"From": in.From.String(), "Body": excerpt(in.Text)})
-}
-
 // roundRobin assigns a new ticket to the next member of an auto-assigning
-// team who is not away, after the one who got the team's last ticket. The
-// team row is locked so concurrent intakes take turns properly.
-func roundRobin(ctx context.Context, tx pgx.Tx, ticketID, teamID int64, now time.Time) error {
+// team who is not away, after the one who got the team's last ticket, and
+// updates t to match. The team row is locked so concurrent intakes take
+// turns properly.
+func roundRobin(ctx context.Context, tx pgx.Tx, t *Ticket, teamID int64, now time.Time) error {
 	var auto bool
 	var last int64
 	var team string
 	err := tx.QueryRow(ctx, `SELECT auto_assign, coalesce(last_assignee, 0), name FROM teams WHERE id = $1 FOR UPDATE`, teamID).
 		Scan(&auto, &last, &team)
-	if err != nil || !auto {
-		return err
+	if err != nil {
+		return fmt.Errorf("load team %d: %w", teamID, err)
 	}
-	var next int64
-	var email string
+	if !auto {
+		return nil
+	}
+	var next recipient
 	err = tx.QueryRow(ctx, `
-		SELECT a.id, a.email FROM agents a JOIN agent_teams at ON at.agent_id = a.id
+		SELECT a.id, a.name, a.email FROM agents a JOIN agent_teams at ON at.agent_id = a.id
 		WHERE at.team_id = $1 AND a.active AND NOT a.away
-		ORDER BY (a.id <= $2), a.id LIMIT 1`, teamID, last).Scan(&next, &email)
+		ORDER BY (a.id <= $2), a.id LIMIT 1`, teamID, last).Scan(&next.id, &next.addr.Name, &next.addr.Email)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // everyone is away: the team's alert goes out unassigned
 	}
 	if err != nil {
 		return fmt.Errorf("round-robin in team %s: %w", team, err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE teams SET last_assignee = $2 WHERE id = $1`, teamID, next); err != nil {
-		return err
+	if _, err := tx.Exec(ctx, `UPDATE teams SET last_assignee = $2 WHERE id = $1`, teamID, next.id); err != nil {
+		return fmt.Errorf("round-robin in team %s: %w", team, err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE tickets SET assignee_id = $2 WHERE id = $1`, ticketID, next); err != nil {
-		return err
+	if _, err := tx.Exec(ctx, `UPDATE tickets SET assignee_id = $2 WHERE id = $1`, t.ID, next.id); err != nil {
+		return fmt.Errorf("assign ticket %d: %w", t.Number, err)
 	}
-	return addEntry(ctx, tx, ticketID, entry{kind: EntryEvent, event: EventAssigned,
-		data: map[string]any{"to": email, "rule": "round-robin in team " + team}}, now)
+	t.assigneeID, t.Assignee = next.id, &next.addr
+	return addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: EventAssigned,
+		data: map[string]any{"to": next.addr.Email, "rule": "round-robin in team " + team}}, now)
 }
 
-func upsertCustomer(ctx context.Context, tx pgx.Tx, a Address, now time.Time) (int64, error) {
+// upsertCustomer records a customer. With fromTheirMail the name is the
+// one their own mail just gave (latest wins); otherwise (an agent's /cc) it
+// only fills a name not yet known.
+func upsertCustomer(ctx context.Context, tx pgx.Tx, a Address, fromTheirMail bool, now time.Time) (int64, error) {
 	var id int64
 	err := tx.QueryRow(ctx, `
 		INSERT INTO customers (email, name, created_at) VALUES (lower($1), $2, $3)
-		ON CONFLICT (email) DO UPDATE SET name = CASE WHEN customers.name = '' THEN excluded.name ELSE customers.name END
-		RETURNING id`, strings.TrimSpace(a.Email), a.Name, now).Scan(&id)
+		ON CONFLICT (email) DO UPDATE SET name = CASE
+			WHEN excluded.name <> '' AND ($4 OR customers.name = '') THEN excluded.name ELSE customers.name END
+		RETURNING id`, a.Email, CleanLine(a.Name), now, fromTheirMail).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("upsert customer %s: %w", a.Email, err)
 	}

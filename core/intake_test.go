@@ -33,14 +33,14 @@ func greg(msgID string) *core.Inbound {
 func TestIngestCreatesTicketOnceWithAckAndAlert(t *testing.T) {
 	ctx := context.Background()
 	s := coretest.SeededStore(t)
-	res, err := s.Ingest(ctx, greg("m1@example.com"), t0)
+	res, err := coretest.Ingest(ctx, s, greg("m1@example.com"), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res.Created || res.Ticket == 0 {
 		t.Fatalf("got %+v, want a new ticket", res)
 	}
-	again, err := s.Ingest(ctx, greg("m1@example.com"), t0.Add(time.Minute))
+	again, err := coretest.Ingest(ctx, s, greg("m1@example.com"), t0.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestIngestCreatesTicketOnceWithAckAndAlert(t *testing.T) {
 func TestThreadingRules(t *testing.T) {
 	ctx := context.Background()
 	s := coretest.SeededStore(t)
-	first, err := s.Ingest(ctx, greg("m1@example.com"), t0)
+	first, err := coretest.Ingest(ctx, s, greg("m1@example.com"), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestThreadingRules(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			in := c.in
 			in.Mailbox, in.Class, in.Text, in.Raw = "support", core.ClassHuman, "text", []byte(in.MessageID)
-			res, err := s.Ingest(ctx, &in, t0.Add(time.Hour))
+			res, err := coretest.Ingest(ctx, s, &in, t0.Add(time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +133,7 @@ func TestThreadingRules(t *testing.T) {
 func TestMachineMailNeverOpensOrAnswers(t *testing.T) {
 	ctx := context.Background()
 	s := coretest.SeededStore(t)
-	first, err := s.Ingest(ctx, greg("m1@example.com"), t0)
+	first, err := coretest.Ingest(ctx, s, greg("m1@example.com"), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestMachineMailNeverOpensOrAnswers(t *testing.T) {
 	}
 	ooo := &core.Inbound{Mailbox: "support", MessageID: "ooo@example.com", From: core.Address{Email: "greg@example.com"},
 		Subject: "Out of office", InReplyTo: []string{"m1@example.com"}, Class: core.ClassAutoReply, Raw: []byte("x")}
-	res, err := s.Ingest(ctx, ooo, t0.Add(time.Minute))
+	res, err := coretest.Ingest(ctx, s, ooo, t0.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestMachineMailNeverOpensOrAnswers(t *testing.T) {
 	}
 	stray := &core.Inbound{Mailbox: "support", MessageID: "bounce@mx.test", From: core.Address{Email: "mailer-daemon@mx.test"},
 		Subject: "Undelivered", Class: core.ClassBounce, Raw: []byte("y")}
-	res, err = s.Ingest(ctx, stray, t0.Add(time.Minute))
+	res, err = coretest.Ingest(ctx, s, stray, t0.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,13 +184,13 @@ func TestCheckpointAdvancesWithMessage(t *testing.T) {
 	ctx := context.Background()
 	s := coretest.SeededStore(t)
 	in := greg("m1@example.com")
-	in.Checkpoint = &core.Checkpoint{Mailbox: "support", Folder: "INBOX", UIDValidity: 7, LastUID: 3}
-	if _, err := s.Ingest(ctx, in, t0); err != nil {
+	cp := &core.Checkpoint{Mailbox: "support", Folder: "INBOX", UIDValidity: 7, LastUID: 3}
+	if _, err := s.IngestBatch(ctx, []*core.Inbound{in}, cp, t0); err != nil {
 		t.Fatal(err)
 	}
 	// A redelivery of an older UID never moves the checkpoint backwards.
-	in.Checkpoint = &core.Checkpoint{Mailbox: "support", Folder: "INBOX", UIDValidity: 7, LastUID: 2}
-	if _, err := s.Ingest(ctx, in, t0); err != nil {
+	cp = &core.Checkpoint{Mailbox: "support", Folder: "INBOX", UIDValidity: 7, LastUID: 2}
+	if _, err := s.IngestBatch(ctx, []*core.Inbound{in}, cp, t0); err != nil {
 		t.Fatal(err)
 	}
 	c, ok, err := s.LoadCheckpoint(ctx, "support", "INBOX")
@@ -246,7 +246,7 @@ func TestRoundRobinSkipsAgentsAway(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		in := greg(fmt.Sprintf("rr%d@example.com", i))
 		in.Topic = "SEV-C"
-		res, err := s.Ingest(ctx, in, t0)
+		res, err := coretest.Ingest(ctx, s, in, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,51 +265,116 @@ func TestRoundRobinSkipsAgentsAway(t *testing.T) {
 	}
 }
 
-// A machine we fail to recognise answers every acknowledgement with a new
-// message: the budget stops the loop.
-func TestAutomaticMailBudgetStopsLoops(t *testing.T) {
+// A robot that opens a new thread with every mail (new subject, no
+// threading headers, no Auto-Submitted) gets one acknowledgement, however
+// many tickets it opens (RFC 3834), and the agents one digest.
+func TestRobotGetsOneAcknowledgement(t *testing.T) {
 	ctx := context.Background()
 	s := coretest.SeededStore(t)
-	for i := 0; i < core.DefaultBudget.PerRecipient+5; i++ {
-		in := greg(fmt.Sprintf("loop-%d@example.com", i))
-		in.Topic = ""
-		if _, err := s.Ingest(ctx, in, t0.Add(time.Duration(i)*time.Second)); err != nil {
+	const n = 25
+	for i := 0; i < n; i++ {
+		in := greg(fmt.Sprintf("robot-%d@example.com", i))
+		in.Subject, in.Topic = fmt.Sprintf("Status report %d", i), ""
+		if _, err := coretest.Ingest(ctx, s, in, t0.Add(time.Duration(i)*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	mails, err := s.ClaimOutbox(ctx, 1000, time.Hour, t0.Add(time.Hour))
+	list, err := s.ListTickets(ctx, core.TicketFilter{})
+	if err != nil || len(list) != n {
+		t.Fatalf("%d tickets (%v), want %d: every mail still opens one", len(list), err, n)
+	}
+	mails, err := s.ClaimOutbox(ctx, 1000, 1000*time.Hour, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	acks := 0
+	byTemplate := map[string][]core.OutMail{}
 	for _, m := range mails {
-		if m.Template == core.TemplateAck {
-			acks++
+		byTemplate[m.Template] = append(byTemplate[m.Template], m)
+	}
+	if acks := len(byTemplate[core.TemplateAck]); acks != 1 {
+		t.Errorf("%d acknowledgements queued, want 1", acks)
+	}
+	// Greg's tickets route nowhere: only the admin hears of them, one by
+	// one up to the limit, then in one digest counting the rest.
+	limit := core.DefaultBudget.AlertsPerSender
+	if got := len(byTemplate[core.TemplateNewTicketAlert]); got != limit {
+		t.Errorf("%d new-ticket alerts, want %d", got, limit)
+	}
+	if got := byTemplate[core.TemplateSenderFlood]; len(got) != 1 || got[0].Data["Count"] != float64(n-limit) {
+		t.Errorf("flood digests %+v, want one counting %d tickets", got, n-limit)
+	}
+	th, _ := s.ShowTicket(ctx, list[0].Number)
+	if !hasSuppression(th, "RFC 3834") {
+		t.Errorf("the suppressed acknowledgement is not noted on the ticket")
+	}
+	// A day later the robot is answered once more.
+	in := greg("robot-next-day@example.com")
+	in.Subject, in.Topic = "Status report tomorrow", ""
+	if _, err := coretest.Ingest(ctx, s, in, t0.Add(25*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := countTemplate(t, s, core.TemplateAck, t0.Add(26*time.Hour)); got != 1 {
+		t.Errorf("next day: %d more acknowledgements, want 1", got)
+	}
+}
+
+// The per-recipient budget still stops what the per-sender rule does not
+// cover, here with that rule turned off.
+func TestAutomaticMailBudgetStopsLoops(t *testing.T) {
+	ctx := context.Background()
+	budget := core.DefaultBudget
+	budget.AckInterval = 0
+	s := coretest.OpenSameWith(t, coretest.SeededStore(t), core.Options{Budget: budget})
+	for i := 0; i < budget.PerRecipient+5; i++ {
+		in := greg(fmt.Sprintf("loop-%d@example.com", i))
+		in.Topic = ""
+		if _, err := coretest.Ingest(ctx, s, in, t0.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if acks != core.DefaultBudget.PerRecipient {
-		t.Errorf("%d acknowledgements queued, want the budget of %d", acks, core.DefaultBudget.PerRecipient)
+	if acks := countTemplate(t, s, core.TemplateAck, t0.Add(time.Hour)); acks != budget.PerRecipient {
+		t.Errorf("%d acknowledgements queued, want the budget of %d", acks, budget.PerRecipient)
 	}
 	if got := s.SuppressedByBudget(); got != 5 {
 		t.Errorf("suppressed %d, want 5", got)
 	}
 	list, _ := s.ListTickets(ctx, core.TicketFilter{Limit: 1})
 	th, _ := s.ShowTicket(ctx, list[0].Number)
-	noted := false
-	for _, e := range th.Entries {
-		if e.Event == "mail_suppressed" && strings.Contains(fmt.Sprint(e.Data["reason"]), "budget") {
-			noted = true
-		}
-	}
-	if !noted {
+	if !hasSuppression(th, "budget") {
 		t.Errorf("the suppression is not noted on the ticket")
 	}
+}
+
+// countTemplate claims every due mail for good and counts those of one
+// template: each mail is counted once.
+func countTemplate(t *testing.T, s *core.Store, template string, now time.Time) int {
+	t.Helper()
+	mails, err := s.ClaimOutbox(context.Background(), 1000, 1000*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range mails {
+		if m.Template == template {
+			n++
+		}
+	}
+	return n
+}
+
+func hasSuppression(th *core.Thread, reason string) bool {
+	for _, e := range th.Entries {
+		if e.Event == "mail_suppressed" && strings.Contains(fmt.Sprint(e.Data["reason"]), reason) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestReplyAfterResolutionReopensOrLinks(t *testing.T) {
 	ctx := context.Background()
 	s := coretest.SeededStore(t)
-	first, err := s.Ingest(ctx, greg("r-1@example.com"), t0)
+	first, err := coretest.Ingest(ctx, s, greg("r-1@example.com"), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +384,7 @@ func TestReplyAfterResolutionReopensOrLinks(t *testing.T) {
 	reply := func(id string, at time.Time, class core.Class) core.IngestResult {
 		in := &core.Inbound{Mailbox: "support", MessageID: id, From: core.Address{Email: "greg@example.com"}, Subject: "Re: trackpad",
 			InReplyTo: []string{"r-1@example.com"}, Text: "It broke again.", Class: class, Raw: []byte(id)}
-		res, err := s.Ingest(ctx, in, at)
+		res, err := coretest.Ingest(ctx, s, in, at)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -360,7 +425,7 @@ func TestLargeRawStoredWhole(t *testing.T) {
 	}
 	in := greg("large@example.com")
 	in.Raw = raw
-	if _, err := s.Ingest(ctx, in, t0); err != nil {
+	if _, err := coretest.Ingest(ctx, s, in, t0); err != nil {
 		t.Fatal(err)
 	}
 	batch := greg("large-2@example.com")

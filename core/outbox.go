@@ -28,13 +28,14 @@ const (
 	TemplateStallAlert         = "stall_alert"
 	TemplateNote               = "note"
 	TemplateDeliveryFailed     = "delivery_failed"
+	TemplateSenderFlood        = "sender_flood"
 )
 
 // Templates lists every template name; mailout checks its set against it.
 var Templates = []string{
 	TemplateAck, TemplateNewTicketAlert, TemplateCustomerReplyAlert, TemplateResponse, TemplateAssigned,
 	TemplateSLAWarning, TemplateSLABreach, TemplateResolved, TemplateCommandReceipt, TemplateCommandError,
-	TemplateQuarantineAlert, TemplateStallAlert, TemplateNote, TemplateDeliveryFailed,
+	TemplateQuarantineAlert, TemplateStallAlert, TemplateNote, TemplateDeliveryFailed, TemplateSenderFlood,
 }
 
 // outMail is a mail about to be queued in the outbox.
@@ -92,6 +93,7 @@ type outboxRow struct {
 	data      []byte
 	attach    int64
 	notBefore time.Time // no attempt before this instant
+	digestKey string    // set on digest mails (see queueDigest)
 }
 
 // buildRow fills a mail's template data from its ticket and fixes its
@@ -144,20 +146,20 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []outboxRow, created time.T
 	n := len(rows)
 	ticketIDs, attach := make([]*int64, n), make([]int64, n)
 	templates, recipients, msgIDs, irts, refs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	datas, times, emails := make([]string, n), make([]time.Time, n), make([]string, n)
+	datas, times, emails, digests := make([]string, n), make([]time.Time, n), make([]string, n), make([]string, n)
 	for i, r := range rows {
 		ticketIDs[i], attach[i], templates[i], recipients[i], emails[i] = r.ticketID, r.attach, r.template, r.recipient, r.toEmail
-		msgIDs[i], irts[i], refs[i], datas[i], times[i] = r.messageID, r.inReplyTo, r.refs, string(r.data), r.notBefore
+		msgIDs[i], irts[i], refs[i], datas[i], times[i], digests[i] = r.messageID, r.inReplyTo, r.refs, string(r.data), r.notBefore, r.digestKey
 	}
 	// Replies to these mails thread through outbox.message_id itself (it
 	// has a unique index), so thread_ids holds only inbound Message-IDs.
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO outbox (ticket_id, template, recipient, to_email, message_id, in_reply_to, refs, data, attach_message_ref,
-			next_attempt_at, created_at)
-		SELECT t, tpl, rcpt, lower(em), mid, irt, refs, data::jsonb, nullif(att, 0), nb, $11
+			next_attempt_at, digest_key, created_at)
+		SELECT t, tpl, rcpt, lower(em), mid, irt, refs, data::jsonb, nullif(att, 0), nb, dk, $12
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[],
-			$9::timestamptz[], $10::text[]) AS u(t, tpl, rcpt, mid, irt, refs, data, att, nb, em)`,
-		ticketIDs, templates, recipients, msgIDs, irts, refs, datas, attach, times, emails, created); err != nil {
+			$9::timestamptz[], $10::text[], $11::text[]) AS u(t, tpl, rcpt, mid, irt, refs, data, att, nb, em, dk)`,
+		ticketIDs, templates, recipients, msgIDs, irts, refs, datas, attach, times, emails, digests, created); err != nil {
 		return fmt.Errorf("queue mail: %w", err)
 	}
 	// Wake the senders when the transaction commits (PostgreSQL delivers
@@ -233,7 +235,7 @@ func (s *Store) customerBrake(ctx context.Context, tx pgx.Tx, m outMail, now tim
 
 // brakeReason decides, from what is known of a customer address and the
 // recent automatic mail to it and about its ticket, why a mail must not go,
-// or "". Both intake paths use it, each counting in its own way.
+// or "".
 func (s *Store) brakeReason(undeliverable, automatic bool, toRecipient, aboutTicket int) string {
 	switch {
 	case undeliverable:
@@ -244,6 +246,61 @@ func (s *Store) brakeReason(undeliverable, automatic bool, toRecipient, aboutTic
 	case automatic && s.budget.PerTicket > 0 && aboutTicket >= s.budget.PerTicket:
 		s.suppressedByBudget.Add(1)
 		return fmt.Sprintf("over budget: %d automatic mails about this ticket within %v", aboutTicket, s.budget.Window)
+	}
+	return ""
+}
+
+// recipientHistory is the recent automatic mail to one address.
+type recipientHistory struct {
+	automatic int       // automatic mails within the budget window
+	lastAck   time.Time // latest acknowledgement within AckInterval, or zero
+}
+
+func (h recipientHistory) withAck(now time.Time) recipientHistory {
+	h.automatic++
+	h.lastAck = now
+	return h
+}
+
+// recentMail reads the history of each address, in one statement.
+func (s *Store) recentMail(ctx context.Context, tx pgx.Tx, emails []string, now time.Time) (map[string]recipientHistory, error) {
+	window, ackWindow := now.Add(-s.budget.Window), now.Add(-s.budget.AckInterval)
+	rows, err := tx.Query(ctx, `SELECT to_email,
+			count(*) FILTER (WHERE created_at > $2 AND template <> 'response'),
+			max(created_at) FILTER (WHERE created_at > $3 AND template = 'ack')
+		FROM outbox WHERE to_email = ANY($1) AND created_at > least($2, $3) GROUP BY to_email`, emails, window, ackWindow)
+	if err != nil {
+		return nil, fmt.Errorf("count recent mail: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]recipientHistory{}
+	for rows.Next() {
+		var e string
+		var h recipientHistory
+		var last *time.Time
+		if err := rows.Scan(&e, &h.automatic, &last); err != nil {
+			return nil, fmt.Errorf("count recent mail: %w", err)
+		}
+		if last != nil {
+			h.lastAck = *last
+		}
+		out[e] = h
+	}
+	return out, rows.Err()
+}
+
+// ackBrake says why a new ticket's acknowledgement must not go, or "": the
+// customer brakes, then RFC 3834's rule that a sender is answered
+// automatically at most once in a while, so a robot that opens a new thread
+// with every mail gets one answer, not one per mail. The ticket is opened
+// either way.
+func (s *Store) ackBrake(undeliverable bool, h recipientHistory) string {
+	if reason := s.brakeReason(undeliverable, true, h.automatic, 0); reason != "" {
+		return reason
+	}
+	if s.budget.AckInterval > 0 && !h.lastAck.IsZero() {
+		return fmt.Sprintf("already acknowledged at %s: one acknowledgement per sender within %v (RFC 3834)",
+			h.lastAck.UTC().Format(time.RFC3339), s.budget.AckInterval)
 	}
 	return ""
 }

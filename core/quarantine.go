@@ -10,10 +10,11 @@ import (
 )
 
 // Quarantine keeps a message intake could not take in, with its raw bytes,
-// advances the checkpoint past it and alerts the admins, all in one
-// transaction. The same bytes quarantined twice are stored once.
+// advances the checkpoint past it and alerts the admins (at most hourly, see
+// queueDigest), all in one transaction. The same bytes quarantined twice are stored once.
 func (s *Store) Quarantine(ctx context.Context, mailbox, reason string, raw []byte, cp *Checkpoint, now time.Time) (int64, error) {
 	var id int64
+	mailbox, reason = CleanLine(mailbox), CleanLine(reason)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if cp != nil {
 			if err := saveCheckpoint(ctx, tx, *cp, now); err != nil {
@@ -33,8 +34,15 @@ func (s *Store) Quarantine(ctx context.Context, mailbox, reason string, raw []by
 				return fmt.Errorf("store quarantined message %d: %w", id, err)
 			}
 		}
-		return s.alertAdmins(ctx, tx, now, TemplateQuarantineAlert,
-			map[string]any{"Mailbox": mailbox, "Reason": reason, "QuarantineID": id})
+		admins, err := agentsWhere(ctx, tx, `a.role = 'admin'`)
+		if err != nil {
+			return err
+		}
+		// A corpus of bad mail must not become a mail per message: the
+		// admins hear of the first at once, of the rest once an hour.
+		return s.queueDigest(ctx, tx, now, admins, digestMail{key: "quarantine", template: TemplateQuarantineAlert,
+			data: map[string]any{"Mailbox": mailbox, "QuarantineID": id},
+			item: fmt.Sprintf("%d (mailbox %s): %s", id, mailbox, reason), period: time.Hour})
 	})
 	return id, err
 }

@@ -61,7 +61,7 @@ func drain(t *testing.T, s *core.Store, at time.Time) map[string]int {
 func TestLadderWarnBreachEscalate(t *testing.T) {
 	ctx := context.Background()
 	s := ladderStore(t, nil)
-	res, err := s.Ingest(ctx, greg("sla-1@example.com"), t0)
+	res, err := coretest.Ingest(ctx, s, greg("sla-1@example.com"), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestLadderWarnBreachEscalate(t *testing.T) {
 func TestPauseAndResumeMoveDueTimes(t *testing.T) {
 	ctx := context.Background()
 	s := ladderStore(t, nil)
-	res, err := s.Ingest(ctx, greg("sla-2@example.com"), t0)
+	res, err := coretest.Ingest(ctx, s, greg("sla-2@example.com"), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestPlanChangeMovesDueTimes(t *testing.T) {
 	s := ladderStore(t, nil)
 	in := greg("sla-3@example.com")
 	in.Topic = "SEV-B"
-	res, err := s.Ingest(ctx, in, t0)
+	res, err := coretest.Ingest(ctx, s, in, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestTwoCheckersFireEachStepOnce(t *testing.T) {
 	other := coretest.OpenSame(t, s)
 	const n = 120
 	for i := 0; i < n; i++ {
-		if _, err := s.Ingest(ctx, greg(fmt.Sprintf("two-%d@example.com", i)), t0); err != nil {
+		if _, err := coretest.Ingest(ctx, s, greg(fmt.Sprintf("two-%d@example.com", i)), t0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -233,7 +233,7 @@ func TestBusinessHoursAndHeldAlerts(t *testing.T) {
 		t.Skip(err)
 	}
 	friday := time.Date(2026, 3, 6, 16, 0, 0, 0, berlin)
-	res, err := s.Ingest(ctx, greg("bh-1@example.com"), friday)
+	res, err := coretest.Ingest(ctx, s, greg("bh-1@example.com"), friday)
 	if err != nil {
 		t.Fatal(err)
 	}

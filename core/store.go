@@ -53,10 +53,19 @@ type Budget struct {
 	PerRecipient int
 	PerTicket    int
 	Window       time.Duration
+	// AckInterval: a sender gets at most one acknowledgement within it, however
+	// many tickets they open (RFC 3834 section 2: answer a sender once in a while).
+	AckInterval time.Duration
+	// AlertsPerSender: once one sender has opened more than this many
+	// tickets within AlertWindow, agents get one digest instead of an alert
+	// per ticket.
+	AlertsPerSender int
+	AlertWindow     time.Duration
 }
 
 // DefaultBudget allows far more than any conversation needs.
-var DefaultBudget = Budget{PerRecipient: 20, PerTicket: 40, Window: time.Hour}
+var DefaultBudget = Budget{PerRecipient: 20, PerTicket: 40, Window: time.Hour,
+	AckInterval: 24 * time.Hour, AlertsPerSender: 5, AlertWindow: time.Hour}
 
 // Open connects to the database at url. It does not migrate.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
@@ -125,6 +134,22 @@ func isConnectionError(err error) bool {
 		return len(pgErr.Code) == 5 && (pgErr.Code[:2] == "08" || pgErr.Code[:4] == "57P0")
 	}
 	return false
+}
+
+// Rejected reports whether the database answered an error and refused the
+// data itself (an invalid value, a constraint, a limit), as opposed to being
+// unreachable, overloaded or shutting down: retrying the same data cannot
+// help, so intake quarantines such a message rather than retrying forever.
+func Rejected(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || len(pgErr.Code) != 5 {
+		return false
+	}
+	switch pgErr.Code[:2] {
+	case "08", "40", "53", "55", "57", "58", "XX":
+		return false // connection, conflict, resources, lock, shutdown, system
+	}
+	return true
 }
 
 // URL is the connection string the store was opened with.

@@ -120,60 +120,99 @@ func (in *Intake) PrepareItem(src Source, it *Item) {
 // cp, when set, is advanced past each item as it is stored (or quarantined).
 func (in *Intake) DeliverBatch(ctx context.Context, src Source, cp *core.Checkpoint, items []Item) ([]Outcome, error) {
 	out := make([]Outcome, len(items))
-	var pending []*core.Inbound
-	var pendingIdx []int
+	var pending []int
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
 		}
-		res, err := in.Store.IngestBatch(ctx, pending, advanced(cp, items[pendingIdx[len(pendingIdx)-1]].UID), in.now())
-		if err != nil {
-			return err
-		}
-		for j, r := range res {
-			i := pendingIdx[j]
-			out[i].IngestResult = r
-			in.log().Info("message delivered", "mailbox", src.Mailbox, "uid", items[i].UID, "message_id", pending[j].MessageID,
-				"class", pending[j].Class, "ticket", r.Ticket, "action", r.Action)
-			if r.Duplicate {
-				in.count("duplicate")
-			} else {
-				in.count(string(pending[j].Class))
+		err := in.store(ctx, src, cp, items, pending, out)
+		if err != nil && core.Rejected(err) && len(pending) > 1 {
+			// One message the database refuses must not hold back the
+			// others: store them one by one to find it.
+			in.log().Warn("batch refused, storing its messages one by one", "mailbox", src.Mailbox, "err", err)
+			for _, i := range pending {
+				if err = in.storeOrQuarantine(ctx, src, cp, items, i, out); err != nil {
+					break
+				}
 			}
-			if r.Unverified {
-				in.log().Warn("unverified agent mail kept as internal record", "mailbox", src.Mailbox, "from", pending[j].From.Email,
-					"ticket", r.Ticket, "action", r.Action, "unverified_total", in.unverified.Add(1))
-			}
+		} else if err != nil && core.Rejected(err) {
+			err = in.storeOrQuarantine(ctx, src, cp, items, pending[0], out)
 		}
-		pending, pendingIdx = pending[:0], pendingIdx[:0]
-		return nil
+		pending = pending[:0]
+		return err
 	}
 	for i := range items {
 		if !items[i].ready {
 			in.PrepareItem(src, &items[i])
 		}
-		it := items[i]
-		msg, err := it.prepared, it.prepErr
-		if err != nil {
+		if err := items[i].prepErr; err != nil {
 			if err := flush(); err != nil {
 				return nil, err
 			}
-			id, qerr := in.Store.Quarantine(ctx, src.Mailbox, err.Error(), it.Raw, advanced(cp, it.UID), in.now())
-			if qerr != nil {
-				return nil, fmt.Errorf("quarantine uid %d: %w", it.UID, qerr)
+			if err := in.quarantine(ctx, src, cp, items[i], err.Error(), &out[i]); err != nil {
+				return nil, err
 			}
-			in.log().Warn("message quarantined", "mailbox", src.Mailbox, "uid", it.UID, "reason", err, "quarantine", id)
-			in.count("quarantined")
-			out[i] = Outcome{Quarantined: id, Reason: err.Error()}
 			continue
 		}
-		out[i].Class, out[i].Reason = msg.Class, msg.ClassReason
-		pending, pendingIdx = append(pending, msg.Inbound), append(pendingIdx, i)
+		out[i].Class, out[i].Reason = items[i].prepared.Class, items[i].prepared.ClassReason
+		pending = append(pending, i)
 	}
 	if err := flush(); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// store takes in the items at idx in one transaction, advancing cp past
+// the last of them, and logs and counts each outcome.
+func (in *Intake) store(ctx context.Context, src Source, cp *core.Checkpoint, items []Item, idx []int, out []Outcome) error {
+	msgs := make([]*core.Inbound, len(idx))
+	for j, i := range idx {
+		msgs[j] = items[i].prepared.Inbound
+	}
+	res, err := in.Store.IngestBatch(ctx, msgs, advanced(cp, items[idx[len(idx)-1]].UID), in.now())
+	if err != nil {
+		return err
+	}
+	for j, r := range res {
+		i, m := idx[j], msgs[j]
+		out[i].IngestResult = r
+		in.log().Info("message delivered", "mailbox", src.Mailbox, "uid", items[i].UID, "message_id", m.MessageID,
+			"class", m.Class, "ticket", r.Ticket, "action", r.Action)
+		if r.Duplicate {
+			in.count("duplicate")
+		} else {
+			in.count(string(m.Class))
+		}
+		if r.Unverified {
+			in.log().Warn("unverified agent mail kept as internal record", "mailbox", src.Mailbox, "from", m.From.Email,
+				"ticket", r.Ticket, "action", r.Action, "unverified_total", in.unverified.Add(1))
+		}
+	}
+	return nil
+}
+
+// storeOrQuarantine stores one item, or quarantines it when the database
+// refuses it.
+func (in *Intake) storeOrQuarantine(ctx context.Context, src Source, cp *core.Checkpoint, items []Item, i int, out []Outcome) error {
+	err := in.store(ctx, src, cp, items, []int{i}, out)
+	if err == nil || !core.Rejected(err) {
+		return err
+	}
+	return in.quarantine(ctx, src, cp, items[i], "the database refused it: "+err.Error(), &out[i])
+}
+
+// quarantine sets an item aside with its bytes and a reason, advancing cp
+// past it.
+func (in *Intake) quarantine(ctx context.Context, src Source, cp *core.Checkpoint, it Item, reason string, out *Outcome) error {
+	id, err := in.Store.Quarantine(ctx, src.Mailbox, reason, it.Raw, advanced(cp, it.UID), in.now())
+	if err != nil {
+		return fmt.Errorf("quarantine uid %d: %w", it.UID, err)
+	}
+	in.log().Warn("message quarantined", "mailbox", src.Mailbox, "uid", it.UID, "reason", reason, "quarantine", id)
+	in.count("quarantined")
+	*out = Outcome{Class: out.Class, Quarantined: id, Reason: reason}
+	return nil
 }
 
 // advanced is cp moved to uid, or nil without a checkpoint (pipe delivery).
@@ -219,7 +258,6 @@ func (in *Intake) Prepare(src Source, raw []byte) (*Prepared, error) {
 		Raw:        raw,
 		Attach:     p.Attach,
 		Quiet:      src.Quiet,
-		Checkpoint: src.Checkpoint,
 	}
 	if class == core.ClassBounce {
 		// A bounce threads through the original it carries.

@@ -85,20 +85,24 @@ func (p *Poller) Run(ctx context.Context) error {
 			// Active until another daemon takes the lock: between sessions
 			// (backoff after an error) the mailbox is still this process's.
 			p.active.Store(true)
-			err = p.session(ctx)
+			var opened bool
+			opened, err = p.session(ctx)
 			release()
 			if ctx.Err() != nil {
 				return nil
 			}
 			p.polled(err)
-			if err == nil {
-				delay = time.Second
-			} else {
+			if opened {
+				// The server worked until now (a restart, an idle timeout):
+				// come back at once, not after the last outage's backoff.
+				delay = reconnectMin
+			}
+			if err != nil {
 				log.Warn("imap session ended", "err", err, "retry_in", delay)
 			}
 		}
 		sleep(ctx, jitter(delay))
-		delay = min(delay*2, 2*time.Minute)
+		delay = min(delay*2, reconnectMax)
 	}
 	return nil
 }
@@ -109,8 +113,17 @@ func (p *Poller) polled(err error) {
 	}
 }
 
+// Reconnect backoff: from reconnectMin after a session that worked, doubling
+// while the server stays unreachable, never longer than reconnectMax, so
+// intake resumes within seconds of a restarted server.
+const (
+	reconnectMin = time.Second
+	reconnectMax = 15 * time.Second
+)
+
 // session is one IMAP connection: catch up, then wait for news, repeatedly.
-func (p *Poller) session(ctx context.Context) error {
+// opened reports that it read the folder at least once.
+func (p *Poller) session(ctx context.Context) (opened bool, err error) {
 	mb := p.Mailbox
 	news := make(chan struct{}, 1)
 	c, err := dial(mb, &imapclient.UnilateralDataHandler{
@@ -124,7 +137,7 @@ func (p *Poller) session(ctx context.Context) error {
 		},
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer c.Close()
 	// Closing the connection is how a blocked command learns of shutdown.
@@ -132,21 +145,22 @@ func (p *Poller) session(ctx context.Context) error {
 	defer stop()
 
 	if err := c.Login(mb.User, mb.Password).Wait(); err != nil {
-		return fmt.Errorf("login %s as %s: %w", mb.Addr, mb.User, err)
+		return false, fmt.Errorf("login %s as %s: %w", mb.Addr, mb.User, err)
 	}
 	sel, err := c.Select(mb.Folder, &imap.SelectOptions{ReadOnly: mb.MoveTo == ""}).Wait()
 	if err != nil {
-		return fmt.Errorf("select %s: %w", mb.Folder, err)
+		return false, fmt.Errorf("select %s: %w", mb.Folder, err)
 	}
 	canIdle := c.Caps().Has(imap.CapIdle)
 	for {
 		if err := p.catchUp(ctx, c, sel.UIDValidity); err != nil {
-			return err
+			return opened, err
 		}
+		opened = true
 		p.polled(nil)
 		if canIdle {
 			if err := waitIdle(ctx, c, news, mb.PollInterval); err != nil {
-				return err
+				return opened, err
 			}
 		} else {
 			select {
@@ -156,7 +170,7 @@ func (p *Poller) session(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			c.Logout().Wait()
-			return nil
+			return opened, nil
 		}
 	}
 }

@@ -26,7 +26,7 @@ func BenchmarkSend(b *testing.B) {
 		// n acknowledgements: one ticket each, queued through the real path.
 		ctx := context.Background()
 		for j := 0; j < n; j++ {
-			if _, err := s.Ingest(ctx, &core.Inbound{Mailbox: "support", MessageID: benchID(j), Class: core.ClassHuman,
+			if _, err := coretest.Ingest(ctx, s, &core.Inbound{Mailbox: "support", MessageID: benchID(j), Class: core.ClassHuman,
 				From: core.Address{Email: benchAddr(j)}, Subject: "Bench", Text: "x", Raw: []byte(benchID(j))}, time.Now()); err != nil {
 				b.Fatal(err)
 			}

@@ -26,7 +26,9 @@ func goldenMail(template string, data map[string]any) core.OutMail {
 		"ReplyToken": "1001-0-abcdefghijklmnop", "Body": "My trackpad does nothing.", "From": "Greg <greg@example.com>",
 		"Assignee": "Ada Admin <admin@desk.test>", "Agent": "Garnet", "Changes": []string{"priority: low", "assigned to Garnet"},
 		"Target": "resolution", "Due": "2026-03-02 13:00 UTC", "Late": "1h0m0s", "Line": 2, "Command": "/frobnicate", "Error": "unknown command",
-		"Mailbox": "support", "Reason": "message over limit", "QuarantineID": 7, "Since": "2026-03-02 09:00 UTC"}
+		"Mailbox": "support", "Reason": "message over limit", "QuarantineID": 7, "Since": "2026-03-02 09:00 UTC",
+		"Count": 3, "Items": []string{"7 (mailbox support): message over limit", "8 (mailbox support): no usable From address"},
+		"Sender": "Robot <robot@example.com>", "Limit": 5, "Window": "1h0m0s"}
 	for k, v := range data {
 		d[k] = v
 	}

@@ -121,7 +121,7 @@ func TestThroughPostfix(t *testing.T) {
 	sink := mailouttest.Start(t)
 	relay := startPostfix(t, sink.Addr)
 	s := coretest.SeededStore(t)
-	res, err := s.Ingest(context.Background(), &core.Inbound{Mailbox: "support", MessageID: "greg-pf@example.com",
+	res, err := coretest.Ingest(context.Background(), s, &core.Inbound{Mailbox: "support", MessageID: "greg-pf@example.com",
 		From: core.Address{Name: "Grég Ünïcode", Email: "greg@example.com"}, Subject: "Trackpad – kaputt ✓",
 		Text: "It stopped.", Class: core.ClassHuman, Raw: []byte("raw")}, time.Now())
 	if err != nil {

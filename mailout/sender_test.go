@@ -58,7 +58,7 @@ func startSender(t *testing.T, s *core.Store, sink *mailouttest.Sink, clk *clock
 
 func ingestGreg(t *testing.T, s *core.Store, now time.Time) int64 {
 	t.Helper()
-	res, err := s.Ingest(context.Background(), &core.Inbound{
+	res, err := coretest.Ingest(context.Background(), s, &core.Inbound{
 		Mailbox: "emergency", MessageID: "greg-1@example.com", From: core.Address{Name: "Greg", Email: "greg@example.com"},
 		Subject: "Laptop trackpad", Text: "It stopped.", Class: core.ClassHuman, Topic: "SEV-A", Raw: []byte("raw"),
 	}, now)
@@ -179,7 +179,7 @@ func TestPermanentFailureNotRetriedAndNoted(t *testing.T) {
 		t.Errorf("got %d mail_failed events, want 1", failed)
 	}
 	// Greg is now undeliverable: the next automatic mail to him is suppressed.
-	if _, err := s.Ingest(context.Background(), &core.Inbound{Mailbox: "support", MessageID: "greg-2@example.com",
+	if _, err := coretest.Ingest(context.Background(), s, &core.Inbound{Mailbox: "support", MessageID: "greg-2@example.com",
 		From: core.Address{Email: "greg@example.com"}, Subject: "Another", Text: "x", Class: core.ClassHuman, Raw: []byte("2")},
 		clk.Now()); err != nil {
 		t.Fatal(err)
@@ -259,7 +259,7 @@ func TestResponseCarriesAgentsAttachments(t *testing.T) {
 		"--x\r\nContent-Type: text/plain\r\n\r\nHere is the driver.\r\n" +
 		"--x\r\nContent-Type: application/octet-stream; name=driver.bin\r\nContent-Disposition: attachment; filename=driver.bin\r\n" +
 		"Content-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--x--\r\n"
-	if _, err := s.Ingest(context.Background(), &core.Inbound{Mailbox: "support", MessageID: "admin-1@desk.test",
+	if _, err := coretest.Ingest(context.Background(), s, &core.Inbound{Mailbox: "support", MessageID: "admin-1@desk.test",
 		From: core.Address{Email: "admin@desk.test"}, Subject: "Re: trackpad", Text: "Here is the driver.", CommandRest: "Here is the driver.",
 		Class: core.ClassHuman, Raw: []byte(raw), ReplyToken: s.MintToken(core.ReplyToken{Ticket: n, Agent: admin})}, clk.Now()); err != nil {
 		t.Fatal(err)

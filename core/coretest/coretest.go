@@ -179,11 +179,29 @@ func randomName() string {
 
 // OpenSame opens a second store on the database behind s: another daemon.
 func OpenSame(t testing.TB, s *core.Store) *core.Store {
+	return OpenSameWith(t, s, core.Options{})
+}
+
+// OpenSameWith is OpenSame with other options; the test domain and secret
+// are filled in when opts leaves them empty.
+func OpenSameWith(t testing.TB, s *core.Store, opts core.Options) *core.Store {
 	t.Helper()
-	other, err := core.Open(context.Background(), s.URL(), core.Options{Domain: "desk.test", Secret: Secret})
+	if opts.Domain == "" {
+		opts.Domain, opts.Secret = "desk.test", Secret
+	}
+	other, err := core.Open(context.Background(), s.URL(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(other.Close)
 	return other
+}
+
+// Ingest takes in one message as intake does: a batch of one.
+func Ingest(ctx context.Context, s *core.Store, in *core.Inbound, now time.Time) (core.IngestResult, error) {
+	res, err := s.IngestBatch(ctx, []*core.Inbound{in}, nil, now)
+	if err != nil {
+		return core.IngestResult{}, err
+	}
+	return res[0], nil
 }
