@@ -34,17 +34,22 @@ func (s *Store) Quarantine(ctx context.Context, mailbox, reason string, raw []by
 				return fmt.Errorf("store quarantined message %d: %w", id, err)
 			}
 		}
-		admins, err := agentsWhere(ctx, tx, `a.role = 'admin'`)
-		if err != nil {
-			return err
-		}
-		// A corpus of bad mail must not become a mail per message: the
-		// admins hear of the first at once, of the rest once an hour.
-		return s.queueDigest(ctx, tx, now, admins, digestMail{key: "quarantine", template: TemplateQuarantineAlert,
-			data: map[string]any{"Mailbox": mailbox, "QuarantineID": id},
-			item: fmt.Sprintf("%d (mailbox %s): %s", id, mailbox, reason), period: time.Hour})
+		return s.alertQuarantine(ctx, tx, now, id, mailbox, reason)
 	})
 	return id, err
+}
+
+// alertQuarantine tells the admins of a quarantined message. A corpus of
+// bad mail must not become a mail per message: they hear of the first at
+// once, of the rest once an hour.
+func (s *Store) alertQuarantine(ctx context.Context, tx pgx.Tx, now time.Time, id int64, mailbox, reason string) error {
+	admins, err := agentsWhere(ctx, tx, `a.role = 'admin'`)
+	if err != nil {
+		return err
+	}
+	return s.queueDigest(ctx, tx, now, admins, digestMail{key: "quarantine", template: TemplateQuarantineAlert,
+		data: map[string]any{"Mailbox": mailbox, "QuarantineID": id},
+		item: fmt.Sprintf("%d (mailbox %s): %s", id, mailbox, reason), period: time.Hour})
 }
 
 // QuarantinedMessage is a message intake set aside.
@@ -59,8 +64,10 @@ type QuarantinedMessage struct {
 
 // QuarantineList returns the quarantined messages not yet released.
 func (s *Store) QuarantineList(ctx context.Context) ([]QuarantinedMessage, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, mailbox, reason, length(raw), created_at FROM quarantine
-		WHERE released_at IS NULL ORDER BY id`)
+	rows, err := s.pool.Query(ctx, `SELECT q.id, q.mailbox, q.reason,
+			length(q.raw) + coalesce((SELECT sum(length(c.data)) FROM quarantine_chunks c WHERE c.quarantine_id = q.id), 0),
+			q.created_at
+		FROM quarantine q WHERE q.released_at IS NULL ORDER BY q.id`)
 	if err != nil {
 		return nil, fmt.Errorf("list quarantine: %w", err)
 	}
@@ -101,6 +108,24 @@ func (s *Store) QuarantineGet(ctx context.Context, id int64) (*QuarantinedMessag
 	if err != nil {
 		return nil, fmt.Errorf("load quarantined message %d: %w", id, err)
 	}
+	// A spooled message is in chunks; joined here rather than in SQL, where
+	// one value cannot pass 1 GB.
+	rows, err := s.pool.Query(ctx, `SELECT data FROM quarantine_chunks WHERE quarantine_id = $1 ORDER BY seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("load quarantined message %d: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var chunk []byte
+		if err := rows.Scan(&chunk); err != nil {
+			return nil, fmt.Errorf("load quarantined message %d: %w", id, err)
+		}
+		q.Raw = append(q.Raw, chunk...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load quarantined message %d: %w", id, err)
+	}
+	q.Size = len(q.Raw)
 	return &q, nil
 }
 

@@ -11,10 +11,12 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // every charset go-message knows
 	"github.com/emersion/go-message/mail"
+	"golang.org/x/text/encoding/charmap"
 
 	"helpdesk/core"
 )
@@ -157,6 +159,7 @@ func (w *walker) walk(e *message.Entity, depth int, parentType string) error {
 	if filename == "" {
 		filename = params["name"]
 	}
+	filename = raw8bit(filename)
 	attachment := disp == "attachment" || (filename != "" && !strings.HasPrefix(mediaType, "text/"))
 	switch {
 	case mediaType == "message/delivery-status":
@@ -261,11 +264,25 @@ func msgIDs(h mail.Header, key string) []string {
 var wordDecoder = &mime.WordDecoder{CharsetReader: message.CharsetReader}
 
 func decodedText(h mail.Header, key string) string {
-	v := h.Get(key)
+	v := raw8bit(h.Get(key))
 	if d, err := wordDecoder.DecodeHeader(v); err == nil {
 		v = d
 	}
 	return strings.ToValidUTF8(strings.TrimSpace(v), "\uFFFD")
+}
+
+// raw8bit reads a header value sent as raw 8-bit bytes instead of encoded
+// words. UTF-8 is taken as is (RFC 6532); anything else is almost always
+// Windows-1252 or its subset Latin-1, what old clients write, so
+// "Fr\xf6sche" reads as "Frösche" rather than as a broken character.
+func raw8bit(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	if d, err := charmap.Windows1252.NewDecoder().String(s); err == nil {
+		return d
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 func addresses(h mail.Header, key string) []core.Address {
@@ -283,7 +300,7 @@ func addresses(h mail.Header, key string) []core.Address {
 		if a == nil || !strings.Contains(a.Address, "@") {
 			continue
 		}
-		out = append(out, core.Address{Name: strings.ToValidUTF8(a.Name, ""), Email: strings.ToLower(a.Address)})
+		out = append(out, core.Address{Name: raw8bit(a.Name), Email: strings.ToLower(a.Address)})
 	}
 	return out
 }

@@ -256,38 +256,53 @@ func (c *Config) applyEnv() {
 	}
 }
 
-// readSecrets loads *_file keys, relative to the config file's directory.
+// readSecrets loads the desk's secret_file, which every command that
+// opens the store needs (it signs reply tokens). check-config also tries the
+// mail servers' password files, as warnings.
 func (c *Config) readSecrets() error {
-	read := func(key, file string, dst *string) error {
-		if file == "" {
-			return nil
-		}
-		if !filepath.IsAbs(file) && c.path != "" {
-			file = filepath.Join(filepath.Dir(c.path), file)
-		}
-		b, err := os.ReadFile(file)
-		if err != nil && c.checkOnly {
-			c.Warnings = append(c.Warnings, c.errorAt(key, "%v", err).Error())
-			return nil
-		}
-		if err != nil {
-			return c.errorAt(key, "%v", err)
-		}
-		*dst = strings.TrimRight(string(b), "\r\n")
-		return nil
-	}
-	if err := read("secret_file", c.SecretFile, &c.Secret); err != nil {
+	if err := c.readSecretFile("secret_file", c.SecretFile, &c.Secret); err != nil {
 		return err
 	}
-	if err := read("smtp.password_file", c.SMTP.PasswordFile, &c.SMTP.Password); err != nil {
+	if c.checkOnly {
+		return c.readMailSecrets()
+	}
+	return nil
+}
+
+// readMailSecrets loads the SMTP and IMAP password files. Only the commands
+// that talk to mail servers call it: pipe delivery must never fail (and
+// make the MTA bounce mail) over a password it does not use.
+func (c *Config) readMailSecrets() error {
+	if err := c.readSecretFile("smtp.password_file", c.SMTP.PasswordFile, &c.SMTP.Password); err != nil {
 		return err
 	}
 	for i := range c.Mailboxes {
 		m := &c.Mailboxes[i]
-		if err := read(fmt.Sprintf("mailboxes[%d].password_file", i), m.PasswordFile, &m.Password); err != nil {
+		if err := c.readSecretFile(fmt.Sprintf("mailboxes[%d].password_file", i), m.PasswordFile, &m.Password); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// readSecretFile reads one *_file key, relative to the config file's
+// directory, into dst.
+func (c *Config) readSecretFile(key, file string, dst *string) error {
+	if file == "" {
+		return nil
+	}
+	if !filepath.IsAbs(file) && c.path != "" {
+		file = filepath.Join(filepath.Dir(c.path), file)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil && c.checkOnly {
+		c.Warnings = append(c.Warnings, c.errorAt(key, "%v", err).Error())
+		return nil
+	}
+	if err != nil {
+		return c.errorAt(key, "%v", err)
+	}
+	*dst = strings.TrimRight(string(b), "\r\n")
 	return nil
 }
 

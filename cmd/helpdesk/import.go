@@ -24,6 +24,10 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if err := cfg.readMailSecrets(); err != nil {
+		db.Close()
+		return &exitError{78, err}
+	}
 	defer db.Close()
 	idx := -1
 	for i, m := range cfg.Mailboxes {

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"helpdesk/core"
+	"helpdesk/mailin"
 	"io"
+	"log/slog"
 	"runtime/debug"
+	"time"
 )
 
 // Exit codes from sysexits.h: an MTA retries on EX_TEMPFAIL and bounces on
@@ -18,7 +24,8 @@ const (
 	exConfig   = 78
 )
 
-// pipeHardCap is the most pipe delivery reads into memory.
+// pipeHardCap is the most pipe delivery keeps: a larger message is refused
+// (EX_DATAERR, the MTA bounces it). PostgreSQL values stop at 1 GB.
 const pipeHardCap = 1 << 30
 
 func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) error {
@@ -26,9 +33,12 @@ func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	fs.SetOutput(stderr)
 	cfgPath := configFlag(fs)
 	mailbox := fs.String("mailbox", "pipe", "mailbox name recorded with the message; its default_topic applies")
+	fromQuoted := fs.Bool("from-quoted", false, `undo mbox ">From " quoting of body lines (Postfix pipe(8) with the ">" flag)`)
 	if err := fs.Parse(args); err != nil {
 		return &exitError{exUsage, err}
 	}
+	// Only the desk's secret is read: SMTP and IMAP passwords are not this
+	// command's business, and an unreadable one must not bounce mail.
 	cfg, err := loadConfigFrom(*cfgPath)
 	if err != nil {
 		return &exitError{exConfig, err}
@@ -37,21 +47,20 @@ func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	// One message, then exit: collect garbage eagerly, so a large message
 	// does not leave copies of itself lying around until the process ends.
 	debug.SetGCPercent(20)
-	// Read the whole message, even past the limit: an oversized message is
-	// quarantined whole, never truncated. Past a hard cap the MTA bounces it
-	// to the sender, which is no silent loss either.
-	raw, err := readAll(stdin, pipeHardCap+1)
+	in := mailin.EnvelopeReader(stdin, *fromQuoted)
+	limit := cfg.IntakeLimits().MaxBytes
+	raw, err := readAll(in, limit+1)
 	if err != nil {
 		return &exitError{exIOErr, fmt.Errorf("read message: %w", err)}
-	}
-	if int64(len(raw)) > pipeHardCap {
-		return &exitError{exDataErr, fmt.Errorf("message larger than %d bytes: refused", int64(pipeHardCap))}
 	}
 	db, err := openDatabase(ctx, cfg, log, false)
 	if err != nil {
 		return &exitError{exTempFail, err}
 	}
 	defer db.Close()
+	if int64(len(raw)) > limit {
+		return spoolOversized(ctx, db, *mailbox, limit, io.MultiReader(bytes.NewReader(raw), in), log)
+	}
 	src := cfg.Source(*mailbox)
 	intake := newIntake(cfg, db, log)
 	// Deliver quarantines what it cannot parse, so an error here means the
@@ -63,6 +72,21 @@ func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	return nil
 }
 
+// spoolOversized quarantines a message over the size limit straight from
+// the MTA's stream, never holding it whole.
+func spoolOversized(ctx context.Context, db *database, mailbox string, limit int64, r io.Reader, log *slog.Logger) error {
+	reason := fmt.Sprintf("message over limit: more than %d bytes", limit)
+	id, err := db.QuarantineStream(ctx, mailbox, reason, r, pipeHardCap, time.Now())
+	switch {
+	case errors.Is(err, core.ErrTooLarge):
+		return &exitError{exDataErr, fmt.Errorf("refused: %w", err)}
+	case err != nil:
+		return &exitError{exTempFail, err}
+	}
+	log.Warn("message quarantined", "mailbox", mailbox, "reason", reason, "quarantine", id)
+	return nil
+}
+
 // readAll reads up to max bytes into one exactly sized slice. Unlike
 // io.ReadAll, whose doubling leaves up to twice the message behind as
 // garbage, it reads in chunks, joins them once and hands the chunks back to
@@ -71,7 +95,7 @@ func readAll(r io.Reader, max int64) ([]byte, error) {
 	var chunks [][]byte
 	total := 0
 	for int64(total) < max {
-		chunk := make([]byte, 1<<20)
+		chunk := make([]byte, min(1<<20, max-int64(total)))
 		n, err := io.ReadFull(r, chunk)
 		chunks, total = append(chunks, chunk[:n]), total+n
 		if err == io.EOF || err == io.ErrUnexpectedEOF {

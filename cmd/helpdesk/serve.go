@@ -23,6 +23,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return &exitError{2, err}
 	}
 	cfg, err := loadConfigFrom(*cfgPath)
+	if err == nil {
+		err = cfg.readMailSecrets()
+	}
 	if err != nil {
 		return &exitError{78, err}
 	}

@@ -1,0 +1,140 @@
+package mailouttest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"helpdesk/core/coretest"
+)
+
+// Postfix says how to run a private Postfix.
+type Postfix struct {
+	// RelayTo, "host:port", receives all mail for other domains.
+	RelayTo string
+	// Aliases, when set, makes Postfix the final destination of desk.test
+	// and delivers through local(8) with these alias lines
+	// ("support: |/path/to/command").
+	Aliases []string
+}
+
+// StartPostfix runs a private Postfix from Debian's package on a loopback
+// port and returns that address. It needs root.
+func StartPostfix(t *testing.T, pf Postfix) string {
+	t.Helper()
+	if _, err := exec.LookPath("postfix"); err != nil || os.Geteuid() != 0 {
+		if coretest.Required() {
+			t.Fatalf("postfix (and root) needed: %v", err)
+		}
+		t.Skip("no postfix, or not root")
+	}
+	dir, err := os.MkdirTemp("", "hdpf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755) // postfix's daemons run as the postfix user
+	for _, d := range []string{"conf", "queue", "data"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	exec.Command("chown", "postfix", filepath.Join(dir, "data")).Run()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	conf := filepath.Join(dir, "conf")
+	main := fmt.Sprintf(`compatibility_level = 3.6
+queue_directory = %[1]s/queue
+data_directory = %[1]s/data
+mail_owner = postfix
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = mx.desk.test
+mydomain = desk.test
+myorigin = desk.test
+smtp_tls_security_level = none
+smtpd_tls_security_level = none
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+maillog_file_prefixes = %[1]s
+maillog_file = %[1]s/postfix.log
+local_recipient_maps =
+biff = no
+`, dir)
+	if pf.RelayTo != "" {
+		main += fmt.Sprintf("relayhost = [%s]:%s\n", strings.Split(pf.RelayTo, ":")[0], strings.Split(pf.RelayTo, ":")[1])
+	}
+	if len(pf.Aliases) > 0 {
+		aliases := filepath.Join(conf, "aliases")
+		os.WriteFile(aliases, []byte(strings.Join(pf.Aliases, "\n")+"\n"), 0o644)
+		if b, err := exec.Command("postalias", aliases).CombinedOutput(); err != nil {
+			t.Fatalf("postalias: %v %s", err, b)
+		}
+		main += fmt.Sprintf("mydestination = desk.test\nalias_maps = hash:%[1]s\nalias_database = hash:%[1]s\n", aliases)
+	} else {
+		main += "mydestination =\nalias_maps =\nalias_database =\n"
+	}
+	os.WriteFile(filepath.Join(conf, "main.cf"), []byte(main), 0o644)
+	os.WriteFile(filepath.Join(conf, "master.cf"), []byte(masterCF(t, addr)), 0o644)
+	if b, err := exec.Command("postfix", "-c", conf, "start").CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "postfix.log"))
+		t.Fatalf("start postfix: %v %s\n%s", err, b, log)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(dir, "postfix.log"))
+			t.Logf("postfix log:\n%s", log)
+		}
+		exec.Command("postfix", "-c", conf, "stop").Run()
+		os.RemoveAll(dir)
+	})
+	for i := 0; i < 50; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return addr
+}
+
+// masterCF is Debian's master.cf with smtpd on addr, no chroot, and none of
+// its pipe(8) services.
+func masterCF(t *testing.T, addr string) string {
+	master, err := os.ReadFile("/etc/postfix/master.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	skip := false
+	for _, line := range strings.Split(string(master), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case strings.HasPrefix(line, "#") || line == "":
+			continue
+		case strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t"):
+			if !skip {
+				out = append(out, line)
+			}
+			continue
+		}
+		skip = len(f) > 7 && f[7] == "pipe"
+		if skip {
+			continue
+		}
+		if f[0] == "smtp" && f[1] == "inet" {
+			f[0] = addr
+		}
+		if len(f) > 4 && f[4] == "y" {
+			f[4] = "n"
+		}
+		out = append(out, strings.Join(f, " "))
+	}
+	return strings.Join(out, "\n") + "\n"
+}
