@@ -40,6 +40,13 @@ func CleanSubject(subject string) string {
 	return s
 }
 
+// LoopHeader is the header every mail we send carries, with our domain as
+// its value; intake seeing it with our domain knows our own mail came back.
+const LoopHeader = "X-Helpdesk-Loop"
+
+// messageIDPrefix starts every Message-ID we mint.
+const messageIDPrefix = "hd."
+
 // newMessageID mints a Message-ID (without angle brackets) on our domain.
 // The ticket number is in it only to help a human reading headers.
 func (s *Store) newMessageID(ticketNumber int64) string {
@@ -47,7 +54,22 @@ func (s *Store) newMessageID(ticketNumber int64) string {
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(err) // crypto/rand never fails on Linux
 	}
-	return fmt.Sprintf("hd.%d.%s@%s", ticketNumber, hex.EncodeToString(b[:]), s.domain)
+	return fmt.Sprintf("%s%d.%s@%s", messageIDPrefix, ticketNumber, hex.EncodeToString(b[:]), s.domain)
+}
+
+// IsOurMessageID reports whether a Message-ID is one we minted on domain.
+func IsOurMessageID(id, domain string) bool {
+	return strings.HasPrefix(id, messageIDPrefix) && strings.HasSuffix(strings.ToLower(id), "@"+strings.ToLower(domain))
+}
+
+// BaseAddress drops the plus-part and case: Support+TOKEN@x becomes support@x.
+func BaseAddress(addr string) string {
+	local, domain, ok := strings.Cut(strings.ToLower(strings.Trim(addr, "<>")), "@")
+	if !ok {
+		return addr
+	}
+	local, _, _ = strings.Cut(local, "+")
+	return local + "@" + domain
 }
 
 // DigestKey is the storage key of a message without a Message-ID.

@@ -1,34 +1,50 @@
 package mailin
 
 import (
+	"regexp"
+	"slices"
 	"strings"
 
 	"helpdesk/core"
 )
-
-// LoopHeader is the header our outgoing mail carries (mailout sets it with
-// the same name); seeing it with our domain means our own mail came back.
-const LoopHeader = "X-Helpdesk-Loop"
 
 // MaxReceived is how many Received: headers make a message a loop: ordinary
 // mail passes through a handful of hops.
 const MaxReceived = 30
 
 // Classify decides whether a message came from a person or a program, and
-// why. domain is our Message-ID domain.
+// why. domain is our Message-ID domain. It needs no From: a bounce from
+// the null sender is still a bounce.
 func Classify(p *Parsed, domain string) (core.Class, string) {
-	h := p.Header
-	for _, v := range h.Values(LoopHeader) {
-		if strings.EqualFold(strings.TrimSpace(v), domain) {
-			return core.ClassLoop, LoopHeader + " is ours"
+	for _, rule := range []func(*Parsed, string) (core.Class, string){
+		classifyLoop, classifyReport, classifySender, classifyAutoReply, classifyList,
+	} {
+		if c, why := rule(p, domain); c != "" {
+			return c, why
 		}
 	}
-	if strings.HasPrefix(p.MessageID, "hd.") && strings.HasSuffix(strings.ToLower(p.MessageID), "@"+strings.ToLower(domain)) {
+	return core.ClassHuman, ""
+}
+
+// classifyLoop finds our own mail coming back.
+func classifyLoop(p *Parsed, domain string) (core.Class, string) {
+	for _, v := range p.Header.Values(core.LoopHeader) {
+		if strings.EqualFold(strings.TrimSpace(v), domain) {
+			return core.ClassLoop, core.LoopHeader + " is ours"
+		}
+	}
+	if core.IsOurMessageID(p.MessageID, domain) {
 		return core.ClassLoop, "Message-ID is one we minted"
 	}
 	if p.Received > MaxReceived {
 		return core.ClassLoop, "too many Received headers"
 	}
+	return "", ""
+}
+
+// classifyReport reads delivery, read and abuse reports: by report-type,
+// or, when a sender leaves it out, by the parts the report carries.
+func classifyReport(p *Parsed, _ string) (core.Class, string) {
 	switch p.ReportType {
 	case "delivery-status":
 		return core.ClassBounce, "multipart/report delivery-status"
@@ -37,27 +53,113 @@ func Classify(p *Parsed, domain string) (core.Class, string) {
 	case "feedback-report":
 		return core.ClassAbuse, "feedback report"
 	}
-	local, _, _ := strings.Cut(p.From.Email, "@")
-	if local == "mailer-daemon" || local == "postmaster" {
-		return core.ClassBounce, "from " + local
+	switch {
+	case slices.Contains(p.Parts, "message/delivery-status"):
+		return core.ClassBounce, "carries a message/delivery-status part"
+	case slices.Contains(p.Parts, "message/disposition-notification"):
+		return core.ClassReceipt, "carries a message/disposition-notification part"
+	case slices.Contains(p.Parts, "message/feedback-report"):
+		return core.ClassAbuse, "carries a message/feedback-report part"
+	case len(p.Parts) > 0 && p.Parts[0] == "multipart/report":
+		return core.ClassBounce, "multipart/report without a report-type"
 	}
-	if rp := strings.TrimSpace(h.Get("Return-Path")); rp == "<>" {
+	if slices.Contains(p.Parts, "message/rfc822") && complaintRE.MatchString(p.Subject) {
+		// Abuse desks that forward the original without ARF.
+		return core.ClassAbuse, "complaint carrying the original message"
+	}
+	return "", ""
+}
+
+var complaintRE = regexp.MustCompile(`(?i)\b(abuse|spam|complaint|phishing)\b.*\b(report|complaint|notification)\b|\bfeedback loop\b|\bFBL\b`)
+
+// bounceLocals are local parts only delivery systems write from.
+var bounceLocals = []string{"mailer-daemon", "mailer_daemon", "postmaster", "post_master", "mail.delivery.system", "mdaemon"}
+
+// classifySender reads the sender: the null sender and delivery systems
+// bounce; list managers and provider notifications are machines.
+func classifySender(p *Parsed, _ string) (core.Class, string) {
+	if rp := strings.TrimSpace(p.Header.Get("Return-Path")); rp == "<>" {
 		return core.ClassBounce, "null return path"
 	}
+	raw := strings.ToLower(p.RawFrom)
+	local, host, _ := strings.Cut(p.From.Email, "@")
+	for _, l := range bounceLocals {
+		if local == l || (p.From.Email == "" && strings.Contains(raw, l)) {
+			return core.ClassBounce, "from " + l
+		}
+	}
+	if p.From.Email == "" && (raw == "" || strings.Contains(raw, "<>")) {
+		return core.ClassBounce, "no sender address"
+	}
+	for _, suffix := range []string{"-admin", "-bounces", "-bounce", "-request", "-owner"} {
+		if strings.HasSuffix(local, suffix) {
+			return core.ClassAutoReply, "list manager address (" + suffix + ")"
+		}
+	}
+	if strings.HasPrefix(local, "owner-") {
+		return core.ClassAutoReply, "list manager address (owner-)"
+	}
+	if p.Header.Get("X-Amz-Sns-Message-Type") != "" || host == "sns.amazonaws.com" {
+		if strings.Contains(p.Text, `"notificationType":"Complaint"`) || strings.Contains(p.Text, `"notificationType" : "Complaint"`) {
+			return core.ClassAbuse, "provider complaint notification"
+		}
+		return core.ClassBounce, "provider delivery notification"
+	}
+	return "", ""
+}
+
+// classifyAutoReply finds vacation and out-of-office replies: RFC 3834's
+// header, the vendor headers, and the subjects clients write in their
+// users' languages.
+func classifyAutoReply(p *Parsed, _ string) (core.Class, string) {
+	h := p.Header
 	if v := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); v != "" && v != "no" {
 		return core.ClassAutoReply, "Auto-Submitted: " + v
 	}
-	for _, k := range []string{"X-Autoreply", "X-Autorespond", "X-Autogenerated", "X-Auto-Reply"} {
+	for _, k := range []string{"X-Autoreply", "X-Autorespond", "X-Autogenerated", "X-Auto-Reply", "X-Auto-Response"} {
 		if h.Get(k) != "" {
 			return core.ClassAutoReply, k
 		}
 	}
-	switch p := strings.ToLower(strings.TrimSpace(h.Get("Precedence"))); p {
+	if strings.EqualFold(strings.TrimSpace(h.Get("X-Apple-Action")), "vacation") {
+		return core.ClassAutoReply, "X-Apple-Action: VACATION"
+	}
+	if strings.EqualFold(strings.TrimSpace(h.Get("X-MS-Exchange-Generated-Message-Source")), "mailbox rules agent") ||
+		h.Get("X-MS-Exchange-Inbox-Rules-Loop") != "" {
+		return core.ClassAutoReply, "Exchange inbox rule"
+	}
+	if autoReplySubjectRE.MatchString(p.Subject) {
+		return core.ClassAutoReply, "auto-reply subject"
+	}
+	return "", ""
+}
+
+// autoReplySubjectRE matches the subjects mail clients and servers give
+// automatic replies, in the languages they ship.
+var autoReplySubjectRE = regexp.MustCompile(`(?i)^\s*(` + strings.Join([]string{
+	`auto(matic|matische|matisch|matisk|matyczna|maattinen|mated)?[ -]?(reply|response|antwort|antwoord|svar|odpowiedź|vastaus)`,
+	`auto[ -]?reply`, `autoreply`, `out of (the )?office`, `abwesenheit(snotiz)?`, `réponse automatique`, `absence`,
+	`respuesta automática`, `fuera de la oficina`, `risposta automatica`, `fuori sede`, `resposta automática`,
+	`afwezig`, `automatisch antwoord`, `autosvar`, `fraværende`, `frånvaro`, `odpowiedź automatyczna`,
+	`автоматический ответ`, `автоответ`, `автоматична відповідь`, `自动回复`, `自動回覆`, `自動応答`, `自動返信`,
+	`不在`, `자동 회신`, `자동 응답`, `otomatik yanıt`, `automatická odpověď`,
+}, "|") + `)\s*[:：]`)
+
+// classifyList finds mailing-list and bulk mail.
+func classifyList(p *Parsed, _ string) (core.Class, string) {
+	h := p.Header
+	switch prec := strings.ToLower(strings.TrimSpace(h.Get("Precedence"))); prec {
 	case "bulk", "junk", "list", "auto_reply":
-		return core.ClassAutoReply, "Precedence: " + p
+		return core.ClassAutoReply, "Precedence: " + prec
 	}
-	if h.Get("List-Id") != "" {
-		return core.ClassAutoReply, "List-Id"
+	fields := h.Fields()
+	for fields.Next() {
+		k := strings.ToLower(fields.Key())
+		switch {
+		case strings.HasPrefix(k, "list-"), strings.HasPrefix(k, "x-ml-"), k == "x-mlserver", k == "x-mailing-list",
+			k == "mailing-list", k == "x-list", k == "x-loop":
+			return core.ClassAutoReply, "list header " + fields.Key()
+		}
 	}
-	return core.ClassHuman, ""
+	return "", ""
 }

@@ -242,10 +242,11 @@ func (in *Intake) Prepare(src Source, raw []byte) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.From.Email == "" {
+	// Classify first: a bounce from the null sender has no From to read.
+	class, why := Classify(p, in.Store.Domain())
+	if p.From.Email == "" && !class.Machine() {
 		return nil, errors.New("no usable From address")
 	}
-	class, why := Classify(p, in.Store.Domain())
 	msg := &core.Inbound{
 		Mailbox:    src.Mailbox,
 		MessageID:  p.MessageID,
@@ -291,7 +292,7 @@ func (in *Intake) route(src Source, p *Parsed) (topic, rule string) {
 			continue
 		}
 		for _, rcpt := range p.Recipients {
-			if strings.EqualFold(baseAddress(rcpt), r.Address) {
+			if strings.EqualFold(core.BaseAddress(rcpt), r.Address) {
 				return r.Topic, "address " + r.Address
 			}
 		}
@@ -314,23 +315,13 @@ func (in *Intake) route(src Source, p *Parsed) (topic, rule string) {
 }
 
 func (in *Intake) isDesk(addr string) bool {
-	base := baseAddress(addr)
+	base := core.BaseAddress(addr)
 	for _, d := range in.Desk {
 		if strings.EqualFold(base, d) {
 			return true
 		}
 	}
 	return false
-}
-
-// baseAddress drops the plus-part: support+tok@x becomes support@x.
-func baseAddress(addr string) string {
-	local, domain, ok := strings.Cut(strings.ToLower(addr), "@")
-	if !ok {
-		return addr
-	}
-	local, _, _ = strings.Cut(local, "+")
-	return local + "@" + domain
 }
 
 func (in *Intake) now() time.Time {

@@ -52,6 +52,11 @@ type Parsed struct {
 	Attach     []core.Attachment
 	// ReportType is the report-type of a multipart/report, if it is one.
 	ReportType string
+	// Parts lists the media type of every MIME part, in order.
+	Parts []string
+	// RawFrom is the From header as written, for senders whose address
+	// does not parse ("MAILER-DAEMON <>").
+	RawFrom string
 	// Embedded holds Message-IDs of messages quoted inside a report (a
 	// bounce's original), to find the ticket a bounce belongs to.
 	Embedded []string
@@ -84,6 +89,7 @@ func Parse(raw []byte, lim Limits) (*Parsed, error) {
 	} else if sender := addresses(h, "Sender"); len(sender) > 0 {
 		p.From = sender[0]
 	}
+	p.RawFrom = decodedText(h, "From")
 	p.To, p.Cc = addresses(h, "To"), addresses(h, "Cc")
 	for _, a := range append(append([]core.Address{}, p.To...), p.Cc...) {
 		p.Recipients = append(p.Recipients, a.Email)
@@ -136,6 +142,7 @@ func (w *walker) walk(e *message.Entity, depth int, parentType string) error {
 	if err != nil || mediaType == "" {
 		mediaType = "text/plain"
 	}
+	w.p.Parts = append(w.p.Parts, mediaType)
 	if mr := e.MultipartReader(); mr != nil {
 		if mediaType == "multipart/report" && w.p.ReportType == "" {
 			w.p.ReportType = strings.ToLower(params["report-type"])

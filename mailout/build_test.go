@@ -93,7 +93,7 @@ func TestHeadersCarryLoopBrakes(t *testing.T) {
 		if got := h.Get("Auto-Submitted"); got != c.auto {
 			t.Errorf("%s: Auto-Submitted %q, want %q", c.template, got, c.auto)
 		}
-		if h.Get("X-Auto-Response-Suppress") != "All" || h.Get(LoopHeader) != "desk.test" {
+		if h.Get("X-Auto-Response-Suppress") != "All" || h.Get(core.LoopHeader) != "desk.test" {
 			t.Errorf("%s: loop headers missing: %v", c.template, h)
 		}
 	}

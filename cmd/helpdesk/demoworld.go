@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"helpdesk/core"
 	"io"
 	"log"
 	"net"
@@ -78,7 +79,7 @@ func (w *demoWorld) Close() {
 
 // deliver puts a message into a local mailbox, as an MTA would.
 func (w *demoWorld) deliver(rcpt string, raw []byte) error {
-	u, ok := w.users[baseAddress(rcpt)]
+	u, ok := w.users[core.BaseAddress(rcpt)]
 	if !ok {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox here"}
 	}
@@ -103,7 +104,7 @@ func (s *demoSession) Reset()                                      { s.from, s.t
 func (s *demoSession) Logout() error                               { return nil }
 func (s *demoSession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
 func (s *demoSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if _, ok := s.w.users[baseAddress(to)]; !ok {
+	if _, ok := s.w.users[core.BaseAddress(to)]; !ok {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox here"}
 	}
 	s.to = append(s.to, to)
@@ -117,21 +118,12 @@ func (s *demoSession) Data(r io.Reader) error {
 	}
 	m := readMail(raw)
 	for _, to := range s.to {
-		s.w.transcript("  mail  %-26s → %-28s %s", s.from, baseAddress(to), m.Subject)
+		s.w.transcript("  mail  %-26s → %-28s %s", s.from, core.BaseAddress(to), m.Subject)
 		if err := s.w.deliver(to, raw); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func baseAddress(addr string) string {
-	local, domain, ok := strings.Cut(strings.ToLower(strings.Trim(addr, "<>")), "@")
-	if !ok {
-		return addr
-	}
-	local, _, _ = strings.Cut(local, "+")
-	return local + "@" + domain
 }
 
 // demoMail is a message read back from a mailbox.
