@@ -1,6 +1,7 @@
 package mailin
 
 import (
+	"regexp"
 	"strings"
 
 	"helpdesk/core"
@@ -35,8 +36,8 @@ func ParseCommands(text string) (cmds []core.Command, rest string) {
 			break
 		}
 		fields := splitArgs(t[1:])
-		if len(fields) == 0 {
-			break
+		if len(fields) == 0 || t[1] == ' ' || t[1] == '\t' || !commandNameRE.MatchString(fields[0]) {
+			break // "/\"" or "/ etc": text that starts with a slash, not a command
 		}
 		c := core.Command{Line: line, Raw: t, Name: strings.ToLower(fields[0]), Args: fields[1:]}
 		cmds = append(cmds, c)
@@ -49,6 +50,9 @@ func ParseCommands(text string) (cmds []core.Command, rest string) {
 	}
 	return cmds, strings.TrimSpace(text[min(pos, len(text)):])
 }
+
+// commandNameRE is what a command's name looks like: a word.
+var commandNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
 
 // splitArgs splits on spaces, keeping quoted runs together.
 func splitArgs(s string) []string {

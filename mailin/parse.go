@@ -293,10 +293,14 @@ func raw8bit(s string) string {
 }
 
 func addresses(h mail.Header, key string) []core.Address {
-	list, err := h.AddressList(key)
+	// Raw 8-bit names ("René" in Latin-1 bytes) are read before parsing:
+	// the address parser refuses bytes that are not UTF-8.
+	v := raw8bit(h.Get(key))
+	list, err := mail.ParseAddressList(v)
 	if err != nil {
 		// Fall back to a lenient read of each comma-separated item.
-		for _, item := range strings.Split(h.Get(key), ",") {
+		list = nil
+		for _, item := range strings.Split(v, ",") {
 			if a, err := mail.ParseAddress(item); err == nil {
 				list = append(list, a)
 			}
@@ -307,7 +311,7 @@ func addresses(h mail.Header, key string) []core.Address {
 		if a == nil || !strings.Contains(a.Address, "@") {
 			continue
 		}
-		out = append(out, core.Address{Name: raw8bit(a.Name), Email: strings.ToLower(a.Address)})
+		out = append(out, core.Address{Name: a.Name, Email: strings.ToLower(a.Address)})
 	}
 	return out
 }

@@ -130,21 +130,6 @@ func TestParseLimitsAndCharsets(t *testing.T) {
 	}
 }
 
-func TestStripQuotes(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{"Thanks, that fixed it.\n\nOn Mon, 2 Mar 2026 at 09:00, Support <support@x> wrote:\n> old text\n", "Thanks, that fixed it."},
-		{"New text\n\n-----Original Message-----\nFrom: x\n", "New text"},
-		{"Answer\n\nFrom: Support <s@x>\nSent: Monday\nTo: me\n", "Answer"},
-		{"/close\nDone.\n-- Reply above this line to answer --\nold", "/close\nDone."},
-		{"> all quoted\n> nothing new\n", "> all quoted\n> nothing new"},
-	}
-	for _, c := range cases {
-		if got := StripQuotes(c.in); got != c.want {
-			t.Errorf("StripQuotes(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-}
-
 // nest builds a well-formed entity n multipart levels deep.
 func nest(n int) string {
 	if n == 0 {
