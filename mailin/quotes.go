@@ -47,7 +47,7 @@ func StripQuotes(body string) string {
 			}
 			break // the history that follows is not marked: all of it goes
 		}
-		if quoted(t) || (len(t) < 80 && mobileFooterRE.MatchString(t)) {
+		if quoted(t) || mobileFooter(t) {
 			continue
 		}
 		kept = append(kept, lines[i])
@@ -85,6 +85,12 @@ var (
 		`|отправлено с (моего )?\w+|надіслано з (мого )?\w+|iphoneから送信|从我的\s?\w+发送|從我的\s?\w+傳送)\.?$`)
 )
 
+// mobileFooter reports the line a phone's mail app appends. Such lines are
+// short; the length check spares the regexp almost every line of a long body.
+func mobileFooter(t string) bool {
+	return len(t) < 50 && mobileFooterRE.MatchString(t)
+}
+
 // quoted reports a "> " line.
 func quoted(line string) bool { return strings.HasPrefix(strings.TrimSpace(line), ">") }
 
@@ -102,6 +108,9 @@ var mailAddrRE = regexp.MustCompile(`<?[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>?`)
 // with up to two more when a client wrapped it; n is how many lines it
 // takes (0: none).
 func attribution(lines []string, i int) (text string, n int) {
+	if !colonEndsWithin(lines, i, 3) {
+		return "", 0 // the common case, decided without building strings
+	}
 	joined := ""
 	for k := 0; k < 3 && i+k < len(lines); k++ {
 		t := strings.TrimSpace(lines[i+k])
@@ -118,6 +127,17 @@ func attribution(lines []string, i int) (text string, n int) {
 		}
 	}
 	return "", 0
+}
+
+// colonEndsWithin reports whether one of n lines from i ends with a colon.
+func colonEndsWithin(lines []string, i, n int) bool {
+	for k := i; k < len(lines) && k < i+n; k++ {
+		t := strings.TrimRight(lines[k], " \t\r")
+		if strings.HasSuffix(t, ":") || strings.HasSuffix(t, "：") {
+			return true
+		}
+	}
+	return false
 }
 
 func isAttribution(s string) bool {
@@ -163,7 +183,9 @@ func labelRE(names string) *regexp.Regexp {
 
 func headerLabel(line string) labelKind {
 	t := strings.TrimSpace(line)
-	if t == "" || len(t) > 1000 || !strings.ContainsAny(t, ":：") {
+	// A label is a word or two before a colon near the start of the line.
+	head := t[:min(len(t), 44)]
+	if strings.IndexByte(head, ':') < 0 && !strings.Contains(head, "：") {
 		return labelNone
 	}
 	for _, l := range headerLabels {
