@@ -2,6 +2,8 @@ package core
 
 import (
 	"fmt"
+	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -81,11 +83,27 @@ type Address struct {
 	Email string `json:"email"`
 }
 
+// String is the address as a mail header carries it (RFC 5322): a name
+// with commas, quotes, "@" or other specials is quoted, one outside ASCII
+// is an RFC 2047 encoded word. net/mail does both; mailout parses it back.
 func (a Address) String() string {
 	if a.Name == "" {
 		return a.Email
 	}
-	return fmt.Sprintf("%s <%s>", a.Name, a.Email)
+	return (&mail.Address{Name: CleanLine(a.Name), Address: a.Email}).String()
+}
+
+// Display is the address as a person reads it in a mail's text: the name
+// as it is, quoted only where a reader could misread where it ends.
+func (a Address) Display() string {
+	name := CleanLine(a.Name)
+	switch {
+	case name == "":
+		return a.Email
+	case strings.ContainsAny(name, `,;<>@"()[]:\`):
+		return strconv.Quote(name) + " <" + a.Email + ">"
+	}
+	return name + " <" + a.Email + ">"
 }
 
 // Ticket is one customer request and everything known about it.

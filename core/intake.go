@@ -290,7 +290,7 @@ func (s *Store) appendCustomerMessage(ctx context.Context, tx pgx.Tx, t *Ticket,
 	return s.queue(ctx, tx, now, outMail{
 		ticket: t, template: TemplateCustomerReplyAlert, to: *t.Assignee, agentID: t.assigneeID,
 		inReplyTo: in.MessageID,
-		data:      map[string]any{"From": in.From.String(), "Body": excerpt(in.Text)},
+		data:      map[string]any{"From": in.From.Display(), "Body": excerpt(in.Text)},
 	})
 }
 

@@ -349,7 +349,7 @@ func (s *Store) mailNewTickets(ctx context.Context, tx pgx.Tx, drafts []*draft, 
 		}
 		for _, a := range to {
 			row, err := s.buildRow(outMail{ticket: t, template: TemplateNewTicketAlert, to: a.addr, agentID: a.id, inReplyTo: m.MessageID,
-				data: map[string]any{"From": m.From.String(), "Body": excerpt(m.Text)}}, now)
+				data: map[string]any{"From": m.From.Display(), "Body": excerpt(m.Text)}}, now)
 			if err != nil {
 				return err
 			}
@@ -393,7 +393,7 @@ func (s *Store) ticketsOpenedRecently(ctx context.Context, tx pgx.Tx, drafts []*
 // one mail per window.
 func (s *Store) floodDigest(t *Ticket) digestMail {
 	return digestMail{key: "flood:" + t.Customer.Email, template: TemplateSenderFlood,
-		data: map[string]any{"Sender": t.Customer.String(), "Limit": s.budget.AlertsPerSender, "Window": s.budget.AlertWindow.String()},
+		data: map[string]any{"Sender": t.Customer.Display(), "Limit": s.budget.AlertsPerSender, "Window": s.budget.AlertWindow.String()},
 		item: fmt.Sprintf("%s %s", t.Tag(), t.Subject), period: s.budget.AlertWindow, firstAfter: s.budget.AlertWindow / 6}
 }
 

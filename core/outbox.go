@@ -112,10 +112,10 @@ func (s *Store) buildRow(m outMail, now time.Time) (outboxRow, error) {
 	if t := m.ticket; t != nil {
 		row.ticketID, number = &t.ID, t.Number
 		data["Number"], data["Subject"], data["Status"], data["Priority"] = t.Number, t.Subject, string(t.Status), string(t.Priority)
-		data["Customer"] = t.Customer.String()
+		data["Customer"] = t.Customer.Display()
 		data["Topic"], data["SLAPlan"], data["Team"] = t.HelpTopic, t.SLAPlan, t.Team
 		if t.Assignee != nil {
-			data["Assignee"] = t.Assignee.String()
+			data["Assignee"] = t.Assignee.Display()
 		}
 		data["ReplyToken"] = s.MintToken(ReplyToken{Ticket: t.Number, Agent: m.agentID})
 		if m.agentID == 0 && s.statusBase != "" {

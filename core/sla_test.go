@@ -74,11 +74,11 @@ func TestLadderWarnBreachEscalate(t *testing.T) {
 		priority core.Priority
 	}{
 		{59 * time.Minute, "", "", false, core.PriorityEmergency},
-		{time.Hour, "breach", "sla_breach→Ada Admin <admin@desk.test>", true, core.PriorityEmergency},
-		{3 * time.Hour, "warn", "sla_warning→Ada Admin <admin@desk.test>", true, core.PriorityEmergency},
-		{4 * time.Hour, "breach", "sla_breach→Ada Admin <admin@desk.test>", true, core.PriorityEmergency},
+		{time.Hour, "breach", `sla_breach→"Ada Admin" <admin@desk.test>`, true, core.PriorityEmergency},
+		{3 * time.Hour, "warn", `sla_warning→"Ada Admin" <admin@desk.test>`, true, core.PriorityEmergency},
+		{4 * time.Hour, "breach", `sla_breach→"Ada Admin" <admin@desk.test>`, true, core.PriorityEmergency},
 		{5*time.Hour - time.Second, "", "", true, core.PriorityEmergency},
-		{5 * time.Hour, "escalate", "sla_breach→Garnet <garnet@desk.test>", true, core.PriorityHigh},
+		{5 * time.Hour, "escalate", `sla_breach→"Garnet" <garnet@desk.test>`, true, core.PriorityHigh},
 		{9 * time.Hour, "", "", true, core.PriorityHigh},
 	}
 	for _, st := range steps {
@@ -216,7 +216,7 @@ func TestTwoCheckersFireEachStepOnce(t *testing.T) {
 		t.Errorf("breaches fired %d (%v + %v), want %d", total, results[0].Steps, results[1].Steps, n)
 	}
 	mails := drain(t, s, t0.Add(time.Hour))
-	if got := mails["sla_breach→Ada Admin <admin@desk.test>"]; got != n {
+	if got := mails[`sla_breach→"Ada Admin" <admin@desk.test>`]; got != n {
 		t.Errorf("admin got %d breach alerts, want %d (one per ticket)", got, n)
 	}
 }
@@ -251,7 +251,7 @@ func TestBusinessHoursAndHeldAlerts(t *testing.T) {
 		t.Errorf("alerts sent on Friday evening: %v; they should wait for Monday", mails)
 	}
 	monday := time.Date(2026, 3, 9, 9, 0, 0, 0, berlin)
-	if mails := drain(t, s, monday); mails["sla_breach→Ada Admin <admin@desk.test>"] != 1 {
+	if mails := drain(t, s, monday); mails[`sla_breach→"Ada Admin" <admin@desk.test>`] != 1 {
 		t.Errorf("Monday 09:00 mails %v, want the held breach alert", mails)
 	}
 }

@@ -119,10 +119,10 @@ func printThread(w io.Writer, th *core.Thread) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	assignee := "-"
 	if t.Assignee != nil {
-		assignee = t.Assignee.String()
+		assignee = t.Assignee.Display()
 	}
 	fmt.Fprintf(tw, "  Status:\t%s\tPriority:\t%s\n", t.Status, t.Priority)
-	fmt.Fprintf(tw, "  Customer:\t%s\tCollaborators:\t%s\n", t.Customer, dash(strings.Join(t.Collaborators, ", ")))
+	fmt.Fprintf(tw, "  Customer:\t%s\tCollaborators:\t%s\n", t.Customer.Display(), dash(strings.Join(t.Collaborators, ", ")))
 	fmt.Fprintf(tw, "  Topic:\t%s\tSLA plan:\t%s\n", dash(t.HelpTopic), dash(t.SLAPlan))
 	fmt.Fprintf(tw, "  Assignee:\t%s\tTeam:\t%s\n", assignee, dash(t.Team))
 	fmt.Fprintf(tw, "  First response due:\t%s\tResolution due:\t%s\n", when(t.FirstResponseDue), when(t.ResolutionDue))
