@@ -115,7 +115,7 @@ func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound
 		return true, nil
 	}
 	return true, s.queue(ctx, tx, now, outMail{ticket: t, template: TemplateCommandReceipt, to: agent.address,
-		agentID: agent.id, inReplyTo: in.MessageID, data: map[string]any{"Changes": changes}})
+		agentID: agent.id, inReplyTo: in.MessageID, data: map[string]any{"Changes": changes, "AuthorID": agent.id}})
 }
 
 // attach links a stored message to a ticket and remembers its Message-ID.
@@ -157,7 +157,8 @@ func (s *Store) respond(ctx context.Context, tx pgx.Tx, t *Ticket, agent *staff,
 		return err
 	}
 	// The agent's mail goes along, so its attachments reach the customer.
-	return s.mailCustomers(ctx, tx, t, TemplateResponse, "", map[string]any{"Body": body, "Agent": agent.name}, msgRef, now)
+	return s.mailCustomers(ctx, tx, t, TemplateResponse, "", map[string]any{"Body": body, "Agent": agent.name, "AuthorID": agent.id},
+		msgRef, now)
 }
 
 // mailCustomers queues a mail to the customer and every collaborator.

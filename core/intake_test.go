@@ -142,7 +142,7 @@ func TestMachineMailNeverOpensOrAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range sent {
-		if err := s.MarkSent(ctx, m.ID, t0); err != nil {
+		if err := s.MarkSent(ctx, m, t0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +31,7 @@ const (
 	TemplateNote               = "note"
 	TemplateDeliveryFailed     = "delivery_failed"
 	TemplateSenderFlood        = "sender_flood"
+	TemplateSMTPOutage         = "smtp_outage"
 )
 
 // Templates lists every template name; mailout checks its set against it.
@@ -36,6 +39,7 @@ var Templates = []string{
 	TemplateAck, TemplateNewTicketAlert, TemplateCustomerReplyAlert, TemplateResponse, TemplateAssigned,
 	TemplateSLAWarning, TemplateSLABreach, TemplateResolved, TemplateCommandReceipt, TemplateCommandError,
 	TemplateQuarantineAlert, TemplateStallAlert, TemplateNote, TemplateDeliveryFailed, TemplateSenderFlood,
+	TemplateSMTPOutage,
 }
 
 // outMail is a mail about to be queued in the outbox.
@@ -335,6 +339,14 @@ type OutMail struct {
 	CreatedAt time.Time
 	// Original is an inbound message to attach whole (message/rfc822), or nil.
 	Original []byte
+	// Claim names this sender's claim; LeaseUntil is when it runs out and
+	// another sender may take the mail. Results are recorded only under
+	// the claim, and a mail is sent only while the lease runs.
+	Claim      int64
+	LeaseUntil time.Time
+	// DeferredSince is when a peer first answered 4xx, nil if never: the
+	// mail's lifetime counts from then.
+	DeferredSince *time.Time
 }
 
 // ClaimOutbox takes up to limit due mails and leases them for lease, so other
@@ -342,22 +354,25 @@ type OutMail struct {
 // comes back when the lease runs out.
 func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration, now time.Time) ([]OutMail, error) {
 	var out []OutMail
+	claim := newClaimToken()
+	until := now.Add(lease)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
-			UPDATE outbox SET next_attempt_at = $3, attempts = attempts + 1
+			UPDATE outbox SET next_attempt_at = $3, attempts = attempts + 1, claim_token = $4
 			WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1
 				ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-			RETURNING id, template, recipient, message_id, in_reply_to, refs, data, attempts, created_at,
+			RETURNING id, template, recipient, message_id, in_reply_to, refs, data, attempts, created_at, deferred_since,
 				(SELECT raw FROM messages WHERE id = attach_message_ref)`,
-			now, limit, now.Add(lease))
+			now, limit, until, claim)
 		if err != nil {
 			return err
 		}
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutMail, error) {
-			var m OutMail
+			m := OutMail{Claim: claim, LeaseUntil: until}
 			var refs string
 			var data []byte
-			if err := r.Scan(&m.ID, &m.Template, &m.Recipient, &m.MessageID, &m.InReplyTo, &refs, &data, &m.Attempts, &m.CreatedAt, &m.Original); err != nil {
+			if err := r.Scan(&m.ID, &m.Template, &m.Recipient, &m.MessageID, &m.InReplyTo, &refs, &data, &m.Attempts, &m.CreatedAt,
+				&m.DeferredSince, &m.Original); err != nil {
 				return m, err
 			}
 			m.Refs = strings.Fields(refs)
@@ -371,39 +386,76 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration,
 	return out, nil
 }
 
-// MarkSent records a delivered mail.
-func (s *Store) MarkSent(ctx context.Context, id int64, now time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE outbox SET state = 'sent', sent_at = $2, last_error = '' WHERE id = $1`, id, now)
+func newClaimToken() int64 {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return int64(binary.BigEndian.Uint64(b[:]) >> 1)
+}
+
+// ErrClaimLost is returned when a sender records a result for a mail whose
+// lease ran out and that another sender may have claimed since.
+var ErrClaimLost = errors.New("claim lost: the lease ran out")
+
+// MarkSent records a delivered mail, under the sender's claim.
+func (s *Store) MarkSent(ctx context.Context, m OutMail, now time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET state = 'sent', sent_at = $3, last_error = ''
+		WHERE id = $1 AND claim_token = $2 AND state = 'pending'`, m.ID, m.Claim, now)
 	if err != nil {
-		return fmt.Errorf("mark outbox %d sent: %w", id, err)
+		return fmt.Errorf("mark outbox %d sent: %w", m.ID, temporary(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("mark outbox %d sent: %w", m.ID, ErrClaimLost)
 	}
 	return nil
 }
 
-// RetryLater puts a mail back for another attempt at next.
-func (s *Store) RetryLater(ctx context.Context, id int64, next time.Time, reason string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1 AND state = 'pending'`, id, next, reason)
+// RetryLater puts a mail back for another attempt at next. peerDeferred
+// says a peer answered 4xx, which starts the mail's lifetime; anything else
+// (a connection that failed, a shutdown) leaves it untouched.
+func (s *Store) RetryLater(ctx context.Context, m OutMail, next time.Time, reason string, peerDeferred bool, now time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET next_attempt_at = $3, last_error = $4,
+			deferred_since = CASE WHEN $5 THEN coalesce(deferred_since, $6) ELSE deferred_since END
+		WHERE id = $1 AND claim_token = $2 AND state = 'pending'`, m.ID, m.Claim, next, CleanLine(reason), peerDeferred, now)
 	if err != nil {
-		return fmt.Errorf("reschedule outbox %d: %w", id, err)
+		return fmt.Errorf("reschedule outbox %d: %w", m.ID, temporary(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("reschedule outbox %d: %w", m.ID, ErrClaimLost)
 	}
 	return nil
+}
+
+// temporary marks a connection failure as worth retrying.
+func temporary(err error) error {
+	if isConnectionError(err) {
+		return &TemporaryError{err}
+	}
+	return err
 }
 
 // GiveUp records that a mail will never be delivered and notes it on its
 // ticket. When the address itself is bad (a 5.1.x reply), the customer is
 // marked undeliverable, so nothing automatic goes there again, and the
-// assignee (or the admins) are told once, so a person can reach them another way.
-func (s *Store) GiveUp(ctx context.Context, id int64, reason string, badAddress bool, now time.Time) error {
+// assignee (or the admins) are told once, so a person can reach them another
+// way. When the mail was an agent's response or the receipt of their
+// commands, that agent is told, once: a failed answer is never silent.
+func (s *Store) GiveUp(ctx context.Context, m OutMail, reason string, badAddress bool, now time.Time) error {
+	reason = CleanLine(reason)
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var ticketID *int64
 		var toEmail, template string
-		err := tx.QueryRow(ctx, `UPDATE outbox SET state = 'failed', last_error = $2 WHERE id = $1 AND state = 'pending'
-			RETURNING ticket_id, to_email, template`, id, reason).Scan(&ticketID, &toEmail, &template)
+		var author int64
+		err := tx.QueryRow(ctx, `UPDATE outbox SET state = 'failed', last_error = $3
+			WHERE id = $1 AND claim_token = $2 AND state = 'pending'
+			RETURNING ticket_id, to_email, template, coalesce((data->>'AuthorID')::bigint, 0)`, m.ID, m.Claim, reason).
+			Scan(&ticketID, &toEmail, &template, &author)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+			return fmt.Errorf("mark outbox %d failed: %w", m.ID, ErrClaimLost)
 		}
 		if err != nil {
-			return fmt.Errorf("mark outbox %d failed: %w", id, err)
+			return fmt.Errorf("mark outbox %d failed: %w", m.ID, err)
 		}
 		marked := false
 		if badAddress {
@@ -420,23 +472,39 @@ func (s *Store) GiveUp(ctx context.Context, id int64, reason string, badAddress 
 			data: map[string]any{"to": toEmail, "template": template, "reason": reason, "undeliverable": badAddress}}, now); err != nil {
 			return err
 		}
-		if !marked {
-			return nil // not a bad customer address, or already reported
-		}
-		var number int64
-		if err := tx.QueryRow(ctx, `SELECT number FROM tickets WHERE id = $1`, *ticketID).Scan(&number); err != nil {
-			return err
-		}
-		t, err := ticketByNumber(ctx, tx, number, false)
+		t, err := ticketByID(ctx, tx, *ticketID)
 		if err != nil {
 			return err
+		}
+		if author != 0 {
+			if err := s.tellAuthor(ctx, tx, t, author, template, toEmail, reason, now); err != nil {
+				return err
+			}
+		}
+		if !marked {
+			return nil // not a bad customer address, or already reported
 		}
 		list, err := agentsWhere(ctx, tx, `a.id = $1 OR ($1 = 0 AND a.role = 'admin')`, t.assigneeID)
 		if err != nil {
 			return err
 		}
-		return s.mailAgents(ctx, tx, now, t, list, TemplateDeliveryFailed, "", map[string]any{"Address": toEmail, "Reason": reason})
+		return s.mailAgents(ctx, tx, now, t, list, TemplateDeliveryFailed, "",
+			map[string]any{"Address": toEmail, "Reason": reason, "Undeliverable": true})
 	})
+}
+
+// tellAuthor mails the agent whose response (or command receipt) failed.
+func (s *Store) tellAuthor(ctx context.Context, tx pgx.Tx, t *Ticket, author int64, template, toEmail, reason string, now time.Time) error {
+	list, err := agentsWhere(ctx, tx, `a.id = $1`, author)
+	if err != nil {
+		return err
+	}
+	what := "Your response"
+	if template == TemplateCommandReceipt {
+		what = "The receipt of your commands (they were applied)"
+	}
+	return s.mailAgents(ctx, tx, now, t, list, TemplateDeliveryFailed, "",
+		map[string]any{"Address": toEmail, "Reason": reason, "What": what})
 }
 
 // OutboxStats is the outbox's backlog: what waits to go, and what never will.

@@ -51,7 +51,7 @@ func drain(t *testing.T, s *core.Store, at time.Time) map[string]int {
 	got := map[string]int{}
 	for _, m := range mails {
 		got[m.Template+"→"+m.Recipient]++
-		if err := s.MarkSent(context.Background(), m.ID, at); err != nil {
+		if err := s.MarkSent(context.Background(), m, at); err != nil {
 			t.Fatal(err)
 		}
 	}

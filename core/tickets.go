@@ -73,6 +73,15 @@ func ticketByNumber(ctx context.Context, q querier, number int64, lock bool) (*T
 	return t, nil
 }
 
+// ticketByID loads a ticket that must exist, by its row id.
+func ticketByID(ctx context.Context, q querier, id int64) (*Ticket, error) {
+	t, err := scanTicket(q.QueryRow(ctx, `SELECT `+ticketColumns+ticketJoins+` WHERE t.id = $1`, id))
+	if err != nil {
+		return nil, fmt.Errorf("load ticket id %d: %w", id, err)
+	}
+	return t, nil
+}
+
 // TicketFilter selects tickets for ListTickets. Zero fields match everything.
 type TicketFilter struct {
 	Status   Status

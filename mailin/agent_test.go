@@ -78,7 +78,7 @@ func (d *desk) outbox() []string {
 	}
 	var out []string
 	for _, m := range mails {
-		if err := d.s.MarkSent(context.Background(), m.ID, d.now); err != nil {
+		if err := d.s.MarkSent(context.Background(), m, d.now); err != nil {
 			d.t.Fatal(err)
 		}
 		out = append(out, m.Template+"→"+m.Recipient)

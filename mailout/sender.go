@@ -2,6 +2,7 @@ package mailout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -9,11 +10,22 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"helpdesk/core"
 )
 
 // Sender drains the outbox: it claims due mails, sends them over a small pool
 // of SMTP connections and records the outcome of each.
+//
+// Two kinds of trouble stop it as a whole rather than mail by mail. When the
+// SMTP server cannot be reached (refused, TLS or AUTH failing, gone mid
+// conversation), nothing is wrong with the mail: the sender pauses, probes
+// the server with one connection, and when the probe succeeds everything
+// waiting goes at once; such failures never count toward a mail's lifetime.
+// When the database cannot be reached, results cannot be recorded: the
+// sender stops claiming and sending, and retries recording what it sent
+// while its claim holds, so a database restart resends nothing.
 type Sender struct {
 	Store     *core.Store
 	Templates *Templates
@@ -21,8 +33,14 @@ type Sender struct {
 	From      core.Address  // the desk's address
 	Conns     int           // SMTP connections in parallel; default 4
 	Interval  time.Duration // how often to look for due mail besides wake-ups; default 5s
-	Lifetime  time.Duration // give up on a mail this old; default 48h
-	DKIM      *DKIM         // sign with this key, if set
+	// Lifetime: a mail the peer keeps deferring (4xx) is given up this long
+	// after the first deferral; default 48h.
+	Lifetime time.Duration
+	// OutageAlert: after the server has been unreachable this long the
+	// admins are alerted once (when it comes back, since the alert is mail
+	// too) and Unreachable reports it; default 10m.
+	OutageAlert time.Duration
+	DKIM        *DKIM // sign with this key, if set
 	// Lease is how long a claimed mail stays invisible to other senders
 	// (default 3m). It must outlast the slowest send (dial, TLS, auth and
 	// DATA timeouts); a sender that crashes holding mail delays it by this
@@ -32,11 +50,25 @@ type Sender struct {
 	Now   func() time.Time
 
 	sent, retried, failed atomic.Int64
+	outageSince           atomic.Int64 // unix nanoseconds; 0 while the server answers
+	outageReason          atomic.Value // string
+	dbDown                atomic.Bool
 }
 
 // Results counts this sender's attempts by result: sent, retried, failed.
 func (s *Sender) Results() (sent, retried, failed int64) {
 	return s.sent.Load(), s.retried.Load(), s.failed.Load()
+}
+
+// Unreachable reports since when the SMTP server has been unreachable, and
+// why; ok is false while it answers.
+func (s *Sender) Unreachable() (since time.Time, reason string, ok bool) {
+	n := s.outageSince.Load()
+	if n == 0 {
+		return time.Time{}, "", false
+	}
+	reason, _ = s.outageReason.Load().(string)
+	return time.Unix(0, n), reason, true
 }
 
 func (s *Sender) defaults() {
@@ -53,6 +85,9 @@ func (s *Sender) defaults() {
 	}
 	if s.Lifetime <= 0 {
 		s.Lifetime = 48 * time.Hour
+	}
+	if s.OutageAlert <= 0 {
+		s.OutageAlert = 10 * time.Minute
 	}
 	if s.Now == nil {
 		s.Now = time.Now
@@ -82,7 +117,13 @@ func (s *Sender) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer close(work)
 	wake := s.Store.OutboxWakeups(ctx)
-	for {
+	pause := newBackoff(time.Second, 30*time.Second)
+	for ctx.Err() == nil {
+		if !s.ready(ctx) {
+			sleep(ctx, pause.next())
+			continue
+		}
+		pause.reset()
 		n, err := s.step(ctx, work)
 		if err != nil && ctx.Err() == nil {
 			s.Log.Error("outbox", "err", err)
@@ -92,17 +133,45 @@ func (s *Sender) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-wake:
 		case <-time.After(s.Interval):
 		}
 	}
+	return nil
 }
 
-// step claims one batch and hands it to the workers; it returns how many it claimed.
+// ready reports whether the sender may claim mail: the database answers and
+// the SMTP server accepts a connection (probed while it did not).
+func (s *Sender) ready(ctx context.Context) bool {
+	if s.dbDown.Load() {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := s.Store.Ping(pctx)
+		cancel()
+		if err != nil {
+			return false
+		}
+		s.Log.Info("database reachable again: sending resumes")
+		s.dbDown.Store(false)
+	}
+	if _, _, down := s.Unreachable(); down {
+		k := &conn{cfg: s.SMTP}
+		err := k.dial()
+		k.close()
+		if err != nil {
+			s.connectionFailed(ctx, err)
+			return false
+		}
+		s.recovered(ctx)
+	}
+	return true
+}
+
+// step claims one batch and hands it to the workers; it returns how many it
+// claimed. A batch is a few mails per connection, so a crash strands few.
 func (s *Sender) step(ctx context.Context, work chan<- core.OutMail) (int, error) {
-	mails, err := s.Store.ClaimOutbox(ctx, 8*s.Conns, s.Lease, s.Now())
+	mails, err := s.Store.ClaimOutbox(ctx, 2*s.Conns, s.Lease, s.Now())
 	if err != nil {
+		s.noteStoreError(err)
 		return 0, err
 	}
 	for i, m := range mails {
@@ -111,7 +180,7 @@ func (s *Sender) step(ctx context.Context, work chan<- core.OutMail) (int, error
 		case <-ctx.Done():
 			// Put back what we claimed but will not send now.
 			for _, rest := range mails[i:] {
-				s.Store.RetryLater(context.WithoutCancel(ctx), rest.ID, s.Now(), "shutdown")
+				s.Store.RetryLater(context.WithoutCancel(ctx), rest, s.Now(), "shutdown", false, s.Now())
 			}
 			return i, nil
 		}
@@ -122,32 +191,112 @@ func (s *Sender) step(ctx context.Context, work chan<- core.OutMail) (int, error
 // deliver sends one mail and records the result. It uses a fresh context so
 // the outcome is recorded even during shutdown.
 func (s *Sender) deliver(k *conn, m core.OutMail) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithDeadline(context.Background(), m.LeaseUntil)
 	defer cancel()
 	log := s.Log.With("outbox", m.ID, "template", m.Template, "to", m.Recipient, "message_id", m.MessageID)
+	if s.halted() || !s.Now().Before(m.LeaseUntil.Add(-s.sendTimeout())) {
+		// Paused, or the claim would run out mid-send: leave the mail to
+		// come back (after the lease, or now if we can say so).
+		if !s.dbDown.Load() {
+			s.record(ctx, log, "put back", func() error { return s.Store.RetryLater(ctx, m, s.Now(), "paused", false, s.Now()) })
+		}
+		return
+	}
 	err := s.send(k, m)
 	now := s.Now()
 	switch {
 	case err == nil:
 		s.sent.Add(1)
-		if err := s.Store.MarkSent(ctx, m.ID, now); err != nil {
-			log.Error("record sent mail", "err", err)
-			return
+		// Sent: recording it must survive a database restart, or the mail
+		// goes out again after the lease.
+		if s.record(ctx, log, "record sent mail", func() error { return s.Store.MarkSent(ctx, m, s.Now()) }) {
+			log.Info("sent")
 		}
-		log.Info("sent")
-	case permanent(err) || now.Sub(m.CreatedAt) > s.Lifetime:
+	case connectionLevel(err):
+		s.connectionFailed(ctx, err)
+		s.retried.Add(1)
+		s.record(ctx, log, "put back", func() error { return s.Store.RetryLater(ctx, m, now, err.Error(), false, now) })
+	case permanent(err) || (m.DeferredSince != nil && now.Sub(*m.DeferredSince) > s.Lifetime):
 		log.Warn("giving up", "err", err, "attempts", m.Attempts)
 		s.failed.Add(1)
-		if err := s.Store.GiveUp(ctx, m.ID, err.Error(), badAddress(err), now); err != nil {
-			log.Error("record failed mail", "err", err)
-		}
+		s.record(ctx, log, "record failed mail", func() error { return s.Store.GiveUp(ctx, m, err.Error(), badAddress(err), now) })
 	default:
 		next := now.Add(backoff(m.Attempts))
 		log.Info("will retry", "err", err, "attempts", m.Attempts, "next", next)
 		s.retried.Add(1)
-		if err := s.Store.RetryLater(ctx, m.ID, next, err.Error()); err != nil {
-			log.Error("reschedule mail", "err", err)
+		s.record(ctx, log, "reschedule mail", func() error { return s.Store.RetryLater(ctx, m, next, err.Error(), true, now) })
+	}
+}
+
+// record runs a store update, retrying while the database is unreachable
+// and the claim holds (ctx ends with the lease). It reports success.
+func (s *Sender) record(ctx context.Context, log *slog.Logger, what string, update func() error) bool {
+	wait := newBackoff(200*time.Millisecond, 5*time.Second)
+	for {
+		err := update()
+		if err == nil {
+			return true
 		}
+		var temp interface{ Temporary() bool }
+		if !errors.As(err, &temp) || !temp.Temporary() || ctx.Err() != nil {
+			log.Error(what, "err", err)
+			return false
+		}
+		s.noteStoreError(err)
+		if !sleep(ctx, wait.next()) {
+			log.Error(what+": the claim ran out while the database was unreachable", "err", err)
+			return false
+		}
+	}
+}
+
+// noteStoreError stops claiming and sending while the database is unreachable.
+func (s *Sender) noteStoreError(err error) {
+	var temp interface{ Temporary() bool }
+	if errors.As(err, &temp) && temp.Temporary() && !s.dbDown.Swap(true) {
+		s.Log.Warn("database unreachable: sending paused", "err", err)
+	}
+}
+
+func (s *Sender) halted() bool {
+	_, _, down := s.Unreachable()
+	return down || s.dbDown.Load()
+}
+
+// sendTimeout bounds one send (dial, TLS, auth, DATA): a mail is only sent
+// while this much of its lease is left.
+func (s *Sender) sendTimeout() time.Duration {
+	t := s.SMTP.Timeout
+	if t <= 0 {
+		t = 30 * time.Second
+	}
+	return min(4*t, s.Lease/2)
+}
+
+// connectionFailed pauses the sender; after OutageAlert the admins are
+// alerted, once across daemons.
+func (s *Sender) connectionFailed(ctx context.Context, err error) {
+	now := s.Now()
+	s.outageReason.Store(err.Error())
+	if s.outageSince.CompareAndSwap(0, now.UnixNano()) {
+		s.Log.Warn("smtp server unreachable: sending paused", "server", s.SMTP.Addr, "err", err)
+	}
+	since, _, _ := s.Unreachable()
+	if now.Sub(since) >= s.OutageAlert {
+		if _, aerr := s.Store.AlertSMTPOutage(ctx, s.SMTP.Addr, false, since, err.Error(), now); aerr != nil {
+			s.noteStoreError(aerr)
+		}
+	}
+}
+
+// recovered resumes sending after an outage.
+func (s *Sender) recovered(ctx context.Context) {
+	since, _, _ := s.Unreachable()
+	s.outageSince.Store(0)
+	now := s.Now()
+	s.Log.Info("smtp server reachable again: sending resumes", "server", s.SMTP.Addr, "down_for", now.Sub(since).Round(time.Second))
+	if _, err := s.Store.AlertSMTPOutage(ctx, s.SMTP.Addr, true, now, "", now); err != nil {
+		s.noteStoreError(err)
 	}
 }
 
@@ -171,8 +320,22 @@ func (s *Sender) send(k *conn, m core.OutMail) error {
 	return nil
 }
 
-// backoff is the wait before attempt n+1: exponential from 30 s, capped at an
-// hour, with ±25 % jitter so a burst of failures does not retry in lockstep.
+// connectionLevel reports a failure of the connection rather than an
+// answer about the mail: the server unreachable, TLS or AUTH failing, the
+// conversation cut. A 4xx or 5xx reply to the mail itself is not one.
+func connectionLevel(err error) bool {
+	var setup *setupError
+	if errors.As(err, &setup) {
+		return true
+	}
+	var smtpErr *smtp.SMTPError
+	var p *permanentError
+	return !errors.As(err, &smtpErr) && !errors.As(err, &p)
+}
+
+// backoff is the wait before attempt n+1 after a peer deferred the mail:
+// exponential from 30 s, capped at an hour, with ±25 % jitter so a burst of
+// deferrals does not retry in lockstep.
 func backoff(attempts int) time.Duration {
 	d := 30 * time.Second
 	for i := 1; i < attempts && d < time.Hour; i++ {
@@ -182,4 +345,32 @@ func backoff(attempts int) time.Duration {
 		d = time.Hour
 	}
 	return time.Duration(float64(d) * (0.75 + rand.Float64()/2))
+}
+
+// pauseBackoff is a doubling wait between probes, reset on success.
+type pauseBackoff struct{ cur, min, max time.Duration }
+
+func newBackoff(min, max time.Duration) *pauseBackoff { return &pauseBackoff{min: min, max: max} }
+
+func (b *pauseBackoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	return time.Duration(float64(b.cur) * (0.75 + rand.Float64()/2))
+}
+
+func (b *pauseBackoff) reset() { b.cur = 0 }
+
+// sleep waits d or until ctx ends; it reports whether the whole wait passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
