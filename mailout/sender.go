@@ -145,13 +145,11 @@ func (s *Sender) Run(ctx context.Context) error {
 func (s *Sender) ready(ctx context.Context) bool {
 	if s.dbDown.Load() {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := s.Store.Ping(pctx)
+		ok := s.waitForDatabase(pctx)
 		cancel()
-		if err != nil {
+		if !ok {
 			return false
 		}
-		s.Log.Info("database reachable again: sending resumes")
-		s.dbDown.Store(false)
 	}
 	if _, _, down := s.Unreachable(); down {
 		k := &conn{cfg: s.SMTP}
@@ -194,12 +192,15 @@ func (s *Sender) deliver(k *conn, m core.OutMail) {
 	ctx, cancel := context.WithDeadline(context.Background(), m.LeaseUntil)
 	defer cancel()
 	log := s.Log.With("outbox", m.ID, "template", m.Template, "to", m.Recipient, "message_id", m.MessageID)
-	if s.halted() || !s.Now().Before(m.LeaseUntil.Add(-s.sendTimeout())) {
-		// Paused, or the claim would run out mid-send: leave the mail to
-		// come back (after the lease, or now if we can say so).
-		if !s.dbDown.Load() {
-			s.record(ctx, log, "put back", func() error { return s.Store.RetryLater(ctx, m, s.Now(), "paused", false, s.Now()) })
-		}
+	// Nothing is sent while its result could not be recorded; the claim
+	// is kept meanwhile, so the mail goes as soon as the database is back.
+	if !s.waitForDatabase(ctx) {
+		return // the lease ran out: the mail comes back to a sender
+	}
+	if _, _, down := s.Unreachable(); down || !s.Now().Before(m.LeaseUntil.Add(-s.sendTimeout())) {
+		// Paused for the SMTP server, or the claim would run out mid-send:
+		// put the mail back, due now.
+		s.record(ctx, log, "put back", func() error { return s.Store.RetryLater(ctx, m, s.Now(), "paused", false, s.Now()) })
 		return
 	}
 	err := s.send(k, m)
@@ -258,9 +259,25 @@ func (s *Sender) noteStoreError(err error) {
 	}
 }
 
-func (s *Sender) halted() bool {
-	_, _, down := s.Unreachable()
-	return down || s.dbDown.Load()
+// waitForDatabase returns at once while the database answers; after a
+// failure it pings until it does (true) or ctx ends (false).
+func (s *Sender) waitForDatabase(ctx context.Context) bool {
+	wait := newBackoff(200*time.Millisecond, 5*time.Second)
+	for s.dbDown.Load() {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := s.Store.Ping(pctx)
+		cancel()
+		if err == nil {
+			if s.dbDown.Swap(false) {
+				s.Log.Info("database reachable again: sending resumes")
+			}
+			return true
+		}
+		if !sleep(ctx, wait.next()) {
+			return false
+		}
+	}
+	return true
 }
 
 // sendTimeout bounds one send (dial, TLS, auth, DATA): a mail is only sent

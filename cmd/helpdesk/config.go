@@ -75,7 +75,10 @@ type SMTPConfig struct {
 	Connections  int           `toml:"connections"`
 	Timeout      time.Duration `toml:"timeout"`
 	Lease        time.Duration `toml:"lease"`
-	Insecure     bool          `toml:"insecure_skip_verify"`
+	// OutageAlert: the server unreachable this long fails /readyz and
+	// alerts the admins once.
+	OutageAlert time.Duration `toml:"outage_alert"`
+	Insecure    bool          `toml:"insecure_skip_verify"`
 	// DKIM signing, when a key is given.
 	DKIMDomain   string `toml:"dkim_domain"`
 	DKIMSelector string `toml:"dkim_selector"`

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"helpdesk/core"
+	"helpdesk/mailout"
 	"helpdesk/templates"
 )
 
@@ -111,7 +112,7 @@ func watchStalls(ctx context.Context, db *core.Store, h *health, after time.Dura
 }
 
 // httpServer serves /healthz, /readyz, /metrics and the customers' status pages.
-func httpServer(addr string, db *core.Store, h *health, m *metrics, stallAfter time.Duration, log *slog.Logger) *http.Server {
+func httpServer(addr string, db *core.Store, h *health, m *metrics, sender *mailout.Sender, stallAfter time.Duration, log *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -123,6 +124,11 @@ func httpServer(addr string, db *core.Store, h *health, m *metrics, stallAfter t
 		}
 		for mb, info := range h.stale(stallAfter, time.Now()) {
 			problems = append(problems, fmt.Sprintf("mailbox %s: no successful poll since %s %s", mb, info[0], info[1]))
+		}
+		if sender != nil {
+			if since, reason, down := sender.Unreachable(); down && time.Since(since) >= sender.OutageAlert {
+				problems = append(problems, fmt.Sprintf("smtp: unreachable since %s: %s", since.Format(time.RFC3339), reason))
+			}
 		}
 		if len(problems) > 0 {
 			http.Error(w, strings.Join(problems, "\n"), http.StatusServiceUnavailable)

@@ -51,6 +51,7 @@ var (
 	descOutboxAge   = prometheus.NewDesc("helpdesk_outbox_oldest_age_seconds", "Age of the oldest mail waiting in the outbox.", nil, nil)
 	descSends       = prometheus.NewDesc("helpdesk_sends_total", "Send attempts, by result.", []string{"result"}, nil)
 	descBrakes      = prometheus.NewDesc("helpdesk_loop_brake_trips_total", "Automatic mails suppressed by the budget.", nil, nil)
+	descSMTPDown    = prometheus.NewDesc("helpdesk_smtp_unreachable_seconds", "Seconds the SMTP server has been unreachable (0 while it answers).", nil, nil)
 )
 
 // scrapeCollector reads the current figures when Prometheus scrapes.
@@ -62,7 +63,7 @@ type scrapeCollector struct {
 }
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descIngested, descLastPoll, descPollLag, descQuarantined, descOutbox, descOutboxAge, descSends, descBrakes} {
+	for _, d := range []*prometheus.Desc{descIngested, descLastPoll, descPollLag, descQuarantined, descOutbox, descOutboxAge, descSends, descBrakes, descSMTPDown} {
 		ch <- d
 	}
 }
@@ -100,6 +101,11 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descSends, prometheus.CounterValue, float64(sent), "sent")
 		ch <- prometheus.MustNewConstMetric(descSends, prometheus.CounterValue, float64(retried), "retry")
 		ch <- prometheus.MustNewConstMetric(descSends, prometheus.CounterValue, float64(failed), "failed")
+		down := 0.0
+		if since, _, ok := c.sender.Unreachable(); ok {
+			down = now.Sub(since).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(descSMTPDown, prometheus.GaugeValue, down)
 	}
 	ch <- prometheus.MustNewConstMetric(descBrakes, prometheus.CounterValue, float64(c.db.SuppressedByBudget()))
 }

@@ -60,6 +60,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		sender = &mailout.Sender{
 			Store: db.Store, Templates: templates, SMTP: cfg.SMTPSettings(), From: cfg.FromAddress(),
 			Conns: cfg.SMTP.Connections, Log: log.With("worker", "sender"), DKIM: signer, Lease: cfg.SMTP.Lease,
+			OutageAlert: cfg.SMTP.OutageAlert,
 		}
 		senderWG.Add(1)
 		go func() { defer senderWG.Done(); sender.Run(senderCtx) }()
@@ -100,7 +101,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}()
 	}
 	if cfg.HTTPAddr != "" {
-		srv := httpServer(cfg.HTTPAddr, db.Store, h, m, cfg.StallAfter, log.With("worker", "http"))
+		srv := httpServer(cfg.HTTPAddr, db.Store, h, m, sender, cfg.StallAfter, log.With("worker", "http"))
 		addr, err := listen(srv, log)
 		if err != nil {
 			return &exitError{78, err}

@@ -54,6 +54,15 @@ type Sink struct {
 	// user and password, when set, are required through AUTH PLAIN.
 	user, password string
 	refused        int
+	delay          time.Duration // before answering DATA: a slow or hanging peer
+}
+
+// Delay makes the sink wait d before answering each message's DATA: a slow
+// peer, or with a long d one that hangs.
+func (s *Sink) Delay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
 }
 
 // Refused counts the messages the sink answered with an error.
@@ -220,6 +229,10 @@ func (x *session) Data(r io.Reader) error {
 		return err
 	}
 	s := x.sink
+	s.mu.Lock()
+	delay := s.delay
+	s.mu.Unlock()
+	time.Sleep(delay)
 	s.mu.Lock()
 	var reply error
 	for _, to := range x.to {
