@@ -476,35 +476,47 @@ func (s *Store) GiveUp(ctx context.Context, m OutMail, reason string, badAddress
 		if err != nil {
 			return err
 		}
-		if author != 0 {
-			if err := s.tellAuthor(ctx, tx, t, author, template, toEmail, reason, now); err != nil {
-				return err
-			}
-		}
-		if !marked {
-			return nil // not a bad customer address, or already reported
-		}
-		list, err := agentsWhere(ctx, tx, `a.id = $1 OR ($1 = 0 AND a.role = 'admin')`, t.assigneeID)
-		if err != nil {
-			return err
-		}
-		return s.mailAgents(ctx, tx, now, t, list, TemplateDeliveryFailed, "",
-			map[string]any{"Address": toEmail, "Reason": reason, "Undeliverable": true})
+		return s.reportFailure(ctx, tx, t, failure{to: toEmail, template: template, reason: reason, author: author, undeliverable: marked}, now)
 	})
 }
 
-// tellAuthor mails the agent whose response (or command receipt) failed.
-func (s *Store) tellAuthor(ctx context.Context, tx pgx.Tx, t *Ticket, author int64, template, toEmail, reason string, now time.Time) error {
-	list, err := agentsWhere(ctx, tx, `a.id = $1`, author)
-	if err != nil {
-		return err
+// failure is a mail given up, as the people told of it see it.
+type failure struct {
+	to, template, reason string
+	author               int64 // the agent who wrote it (responses, command receipts), or 0
+	undeliverable        bool  // the address was just marked undeliverable
+}
+
+// reportFailure tells the agent who wrote a failed mail, and when the
+// address itself just turned out bad, the assignee (or the admins): each
+// person once, in one mail.
+func (s *Store) reportFailure(ctx context.Context, tx pgx.Tx, t *Ticket, f failure, now time.Time) error {
+	data := map[string]any{"Address": f.to, "Reason": f.reason, "Undeliverable": f.undeliverable}
+	var others []recipient
+	if f.undeliverable {
+		var err error
+		if others, err = agentsWhere(ctx, tx, `(a.id = $1 OR ($1 = 0 AND a.role = 'admin')) AND a.id <> $2`, t.assigneeID, f.author); err != nil {
+			return err
+		}
 	}
-	what := "Your response"
-	if template == TemplateCommandReceipt {
-		what = "The receipt of your commands (they were applied)"
+	if f.author != 0 {
+		authors, err := agentsWhere(ctx, tx, `a.id = $1`, f.author)
+		if err != nil {
+			return err
+		}
+		what := "Your response"
+		if f.template == TemplateCommandReceipt {
+			what = "The receipt of your commands (they were applied)"
+		}
+		withWhat := map[string]any{"What": what}
+		for k, v := range data {
+			withWhat[k] = v
+		}
+		if err := s.mailAgents(ctx, tx, now, t, authors, TemplateDeliveryFailed, "", withWhat); err != nil {
+			return err
+		}
 	}
-	return s.mailAgents(ctx, tx, now, t, list, TemplateDeliveryFailed, "",
-		map[string]any{"Address": toEmail, "Reason": reason, "What": what})
+	return s.mailAgents(ctx, tx, now, t, others, TemplateDeliveryFailed, "", data)
 }
 
 // OutboxStats is the outbox's backlog: what waits to go, and what never will.

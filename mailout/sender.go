@@ -117,7 +117,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer close(work)
 	wake := s.Store.OutboxWakeups(ctx)
-	pause := newBackoff(time.Second, 30*time.Second)
+	pause := newBackoff(time.Second, 10*time.Second)
 	for ctx.Err() == nil {
 		if !s.ready(ctx) {
 			sleep(ctx, pause.next())
