@@ -456,3 +456,42 @@ func TestLargeRawStoredWhole(t *testing.T) {
 		t.Errorf("quarantined copy differs (%v)", err)
 	}
 }
+
+// A customer's name is the one their own latest mail gives: a Cc line
+// naming them (or a spoofer writing first) does not fix it for good.
+func TestCustomerNameFromTheirOwnMail(t *testing.T) {
+	ctx := context.Background()
+	s := coretest.SeededStore(t)
+	mail := func(id, fromName, fromEmail string, cc ...core.Address) {
+		t.Helper()
+		in := greg(id)
+		in.From, in.Cc, in.Subject = core.Address{Name: fromName, Email: fromEmail}, cc, "Subject "+id
+		if _, err := coretest.Ingest(ctx, s, in, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name := func(number int64) string {
+		th, err := s.ShowTicket(ctx, number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return th.Ticket.Customer.Name
+	}
+	// Ann's mail puts Bob on Cc under a hostile name before Bob ever writes.
+	mail("n1@example.com", "Ann", "ann@example.com", core.Address{Name: "Bob the Fool", Email: "bob@example.com"})
+	mail("n2@example.com", "", "bob@example.com")
+	if got := name(1002); got != "" {
+		t.Errorf("Bob's name %q came from a Cc line", got)
+	}
+	// A spoofer wrote first as "Carl Scam"; Carl's own later mail wins.
+	mail("n3@example.com", "Carl Scam", "carl@example.com")
+	mail("n4@example.com", "Carl Jones", "carl@example.com")
+	if got := name(1004); got != "Carl Jones" {
+		t.Errorf("Carl's name %q, want the latest", got)
+	}
+	// Mail without a name keeps the one known.
+	mail("n5@example.com", "", "carl@example.com")
+	if got := name(1005); got != "Carl Jones" {
+		t.Errorf("Carl's name %q after a mail without one", got)
+	}
+}
