@@ -200,3 +200,33 @@ func TestStallAlertOnceAndReadyzFails(t *testing.T) {
 		t.Errorf("%d stall alerts, want exactly 1", got)
 	}
 }
+
+// The SMTP server is unreachable: after outage_alert /readyz fails naming
+// it and the metrics say for how long.
+func TestSMTPOutageOnReadyzAndMetrics(t *testing.T) {
+	r := newRig(t)
+	cfg, _ := os.ReadFile(r.config)
+	_, sinkPort, _ := strings.Cut(r.sink.Addr, ":")
+	_, deadPort, _ := strings.Cut(freeAddr(t), ":")
+	broken := strings.Replace(string(cfg), "[smtp]\n", "[smtp]\noutage_alert = \"1s\"\n", 1)
+	broken = strings.Replace(broken, "port = "+sinkPort, "port = "+deadPort, 1)
+	os.WriteFile(r.config, []byte(broken), 0o600)
+	c := r.support.Dial(t)
+	r.support.Append(t, c, "INBOX", customerMail("Greg <greg@example.com>", "support@desk.test", "Trackpad", "smtp-down@example.com", "Dead."))
+	r.start()
+	waitHTTP(t, r)
+	r.waitTickets(1)
+	deadline := time.Now().Add(20 * time.Second)
+	code, body := r.get("/readyz")
+	for (code != 503 || !strings.Contains(body, "smtp")) && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		code, body = r.get("/readyz")
+	}
+	if code != 503 || !strings.Contains(body, "smtp: unreachable since") {
+		t.Errorf("/readyz %d %q, want 503 naming the SMTP server", code, body)
+	}
+	if _, metrics := r.get("/metrics"); !strings.Contains(metrics, "helpdesk_smtp_unreachable_seconds") ||
+		strings.Contains(metrics, "helpdesk_smtp_unreachable_seconds 0\n") {
+		t.Errorf("metrics do not show the outage:\n%s", metrics)
+	}
+}
