@@ -119,6 +119,12 @@ type LimitsConfig struct {
 	AutoMailPerRecipient int           `toml:"auto_mail_per_recipient"`
 	AutoMailPerTicket    int           `toml:"auto_mail_per_ticket"`
 	AutoMailWindow       time.Duration `toml:"auto_mail_window"`
+	// One acknowledgement per sender within this (RFC 3834); "0s" is off.
+	AckInterval *time.Duration `toml:"ack_interval"`
+	// A sender opening more tickets than this within the window costs the
+	// agents one digest instead of an alert per ticket.
+	AlertsPerSender int           `toml:"new_ticket_alerts_per_sender"`
+	AlertWindow     time.Duration `toml:"new_ticket_alert_window"`
 	// A reply this long after resolution opens a new, linked ticket.
 	ReopenWindow time.Duration `toml:"reopen_window"`
 }

@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"time"
 
 	"helpdesk/core"
 	"helpdesk/mailin"
@@ -113,18 +114,27 @@ func (c *Config) SMTPSettings() mailout.SMTPConfig {
 
 // StoreOptions are the core options the config sets.
 func (c *Config) StoreOptions() core.Options {
-	o := core.Options{Domain: c.Domain, Secret: []byte(c.Secret), ReopenWindow: c.Limits.ReopenWindow, StatusBaseURL: c.StatusURL}
-	if c.Limits.AutoMailPerRecipient > 0 || c.Limits.AutoMailPerTicket > 0 || c.Limits.AutoMailWindow > 0 {
-		o.Budget = core.DefaultBudget
-		if c.Limits.AutoMailPerRecipient > 0 {
-			o.Budget.PerRecipient = c.Limits.AutoMailPerRecipient
+	o := core.Options{Domain: c.Domain, Secret: []byte(c.Secret), ReopenWindow: c.Limits.ReopenWindow, StatusBaseURL: c.StatusURL,
+		Budget: core.DefaultBudget}
+	for _, set := range []struct {
+		from int
+		to   *int
+	}{{c.Limits.AutoMailPerRecipient, &o.Budget.PerRecipient}, {c.Limits.AutoMailPerTicket, &o.Budget.PerTicket},
+		{c.Limits.AlertsPerSender, &o.Budget.AlertsPerSender}} {
+		if set.from > 0 {
+			*set.to = set.from
 		}
-		if c.Limits.AutoMailPerTicket > 0 {
-			o.Budget.PerTicket = c.Limits.AutoMailPerTicket
+	}
+	for _, set := range []struct {
+		from time.Duration
+		to   *time.Duration
+	}{{c.Limits.AutoMailWindow, &o.Budget.Window}, {c.Limits.AlertWindow, &o.Budget.AlertWindow}} {
+		if set.from > 0 {
+			*set.to = set.from
 		}
-		if c.Limits.AutoMailWindow > 0 {
-			o.Budget.Window = c.Limits.AutoMailWindow
-		}
+	}
+	if c.Limits.AckInterval != nil {
+		o.Budget.AckInterval = *c.Limits.AckInterval // "0s" turns the rule off
 	}
 	return o
 }
