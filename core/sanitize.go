@@ -73,16 +73,26 @@ func CleanLine(s string) string {
 	}), " ")
 }
 
-// isClean is the fast path: most values need no change at all.
+// isClean is the fast path: most values need no change at all. ASCII is
+// checked byte by byte; only other bytes are decoded.
 func isClean(s string, multiline bool) bool {
-	for _, r := range s {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if (c < ' ' || c == 0x7f) && !(multiline && (c == '\n' || c == '\r' || c == '\t')) {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError:
 			return false // invalid UTF-8 (or a literal U+FFFD, which costs a copy only)
-		case multiline && (r == '\n' || r == '\r' || r == '\t'):
 		case unicode.IsControl(r), !multiline && (r == '\u2028' || r == '\u2029'):
 			return false
 		}
+		i += size
 	}
 	return true
 }

@@ -213,3 +213,18 @@ func benchIdleLatency(b *testing.B, n int) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
 }
+
+// BenchmarkPrepareText is the CPU one 200 KB text message costs before the
+// database: parsing, quote stripping, commands, classification.
+func BenchmarkPrepareText(b *testing.B) {
+	raw := benchMail(1, 200<<10)
+	b.SetBytes(int64(len(raw)))
+	for i := 0; i < b.N; i++ {
+		p, err := Parse(raw, DefaultLimits)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ParseCommands(StripQuotes(p.Text))
+		Classify(p, "desk.test")
+	}
+}

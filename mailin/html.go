@@ -259,13 +259,28 @@ func attrOK(n *html.Node, key string) (string, bool) {
 	return "", false
 }
 
-var blankRunsRE = regexp.MustCompile(`\n{3,}`)
-
 // tidyText trims every line and keeps at most one blank line in a row.
 func tidyText(s string) string {
-	lines := strings.Split(strings.ReplaceAll(s, "\r", ""), "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimSpace(strings.ReplaceAll(l, "\u00a0", " "))
+	var b strings.Builder
+	b.Grow(len(s))
+	blank := false
+	for line := range strings.SplitSeq(s, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.Contains(line, "\u00a0") {
+			line = strings.TrimSpace(strings.ReplaceAll(line, "\u00a0", " "))
+		}
+		if line == "" {
+			blank = b.Len() > 0
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+			if blank {
+				b.WriteByte('\n')
+			}
+		}
+		blank = false
+		b.WriteString(line)
 	}
-	return strings.TrimSpace(blankRunsRE.ReplaceAllString(strings.Join(lines, "\n"), "\n\n"))
+	return b.String()
 }
