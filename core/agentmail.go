@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/net/publicsuffix"
 )
 
 // staffMail handles a message on a ticket that is, or claims to be, from an
@@ -127,15 +128,23 @@ func (s *Store) attach(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound, m
 }
 
 // aligned reports whether email's domain equals, or is a subdomain of, one
-// of the authenticated domains.
+// of the authenticated domains, within one organisation: a public suffix
+// ("test", "co.uk") vouches for nobody under it.
 func aligned(email string, domains []string) bool {
 	_, d, ok := strings.Cut(strings.ToLower(email), "@")
 	if !ok {
 		return false
 	}
+	org, err := publicsuffix.EffectiveTLDPlusOne(d)
+	if err != nil {
+		return false
+	}
 	for _, pass := range domains {
-		pass = strings.ToLower(pass)
-		if d == pass || strings.HasSuffix(d, "."+pass) {
+		pass = strings.ToLower(strings.TrimPrefix(pass, "@"))
+		if d != pass && !strings.HasSuffix(d, "."+pass) {
+			continue
+		}
+		if passOrg, err := publicsuffix.EffectiveTLDPlusOne(pass); err == nil && passOrg == org {
 			return true
 		}
 	}
