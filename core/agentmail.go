@@ -92,12 +92,14 @@ func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound
 	if len(in.Commands) == 0 {
 		body = strings.TrimSpace(in.Text)
 	}
-	isNote := len(in.Commands) > 0 && in.Commands[len(in.Commands)-1].Name == "note"
+	// Text with /spam is for the agents: a spammer hears nothing.
+	isNote := len(in.Commands) > 0 && (in.Commands[len(in.Commands)-1].Name == "note" || t.Spam)
 	switch {
-	case isNote:
+	case isNote && (body != "" || !t.Spam):
 		if err := s.addNote(ctx, tx, t, agent, body, msgRef, now); err != nil {
 			return true, err
 		}
+	case isNote: // a bare /spam: nothing to add
 	case body != "":
 		if err := s.respond(ctx, tx, t, agent, body, msgRef, in.MessageID, now); err != nil {
 			return true, err
@@ -105,7 +107,7 @@ func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound
 		changes = append(changes, "response sent to "+t.Customer.Email)
 	default:
 		// Status-only mail: tell the customer when the ticket is resolved or closed.
-		if t.Status == StatusResolved || t.Status == StatusClosed {
+		if (t.Status == StatusResolved || t.Status == StatusClosed) && !t.Spam {
 			if err := s.mailCustomers(ctx, tx, t, TemplateResolved, "", map[string]any{}, 0, now); err != nil {
 				return true, err
 			}

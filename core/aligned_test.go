@@ -10,8 +10,8 @@ func TestAlignedStopsAtPublicSuffixes(t *testing.T) {
 	}{
 		{"garnet@desk.test", []string{"desk.test"}, true},
 		{"garnet@eu.desk.test", []string{"desk.test"}, true},
-		{"garnet@desk.test", []string{"test"}, false},          // header.i=@test
-		{"garnet@example.co.uk", []string{"co.uk"}, false},     // a public suffix
+		{"garnet@desk.test", []string{"test"}, false},      // header.i=@test
+		{"garnet@example.co.uk", []string{"co.uk"}, false}, // a public suffix
 		{"garnet@example.co.uk", []string{"example.co.uk"}, true},
 		{"garnet@desk.test", []string{"evil.test"}, false},
 		{"garnet@desk.test", []string{"sub.desk.test"}, false}, // a subdomain does not vouch for its parent

@@ -18,46 +18,56 @@ import (
 // so a reply finds a ticket opened earlier in the batch. Either way a new
 // ticket is opened by openTickets.
 func (s *Store) IngestBatch(ctx context.Context, msgs []*Inbound, cp *Checkpoint, now time.Time) ([]IngestResult, error) {
-	var results []IngestResult
 	for _, m := range msgs {
 		m.Sanitize()
 	}
+	var results []IngestResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		results = make([]IngestResult, len(msgs))
-		if cp != nil {
-			if err := saveCheckpoint(ctx, tx, *cp, now); err != nil {
-				return err
-			}
-		}
-		refs, err := storeMessages(ctx, tx, msgs, now)
-		if err != nil {
-			return err
-		}
-		fast, slow, err := s.splitBatch(ctx, tx, msgs, refs)
-		if err != nil {
-			return err
-		}
-		for i := range msgs {
-			if refs[i] == 0 {
-				results[i] = IngestResult{Duplicate: true, Action: "duplicate: already stored"}
-			}
-		}
-		opened := make([]opening, len(fast))
-		for j, i := range fast {
-			opened[j] = opening{msg: msgs[i], ref: refs[i], result: &results[i]}
-		}
-		if err := s.openTickets(ctx, tx, opened, now); err != nil {
-			return err
-		}
-		for _, i := range slow {
-			if err := s.thread(ctx, tx, msgs[i], refs[i], now, &results[i]); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		results, err = s.ingest(ctx, tx, msgs, cp, now)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingest batch of %d: %w", len(msgs), err)
+	}
+	return results, nil
+}
+
+// ingest is IngestBatch inside the caller's transaction, on sanitised messages.
+func (s *Store) ingest(ctx context.Context, tx pgx.Tx, msgs []*Inbound, cp *Checkpoint, now time.Time) ([]IngestResult, error) {
+	results := make([]IngestResult, len(msgs))
+	if cp != nil {
+		if err := saveCheckpoint(ctx, tx, *cp, now); err != nil {
+			return nil, err
+		}
+	}
+	if err := markBlocked(ctx, tx, msgs); err != nil {
+		return nil, err
+	}
+	refs, err := storeMessages(ctx, tx, msgs, now)
+	if err != nil {
+		return nil, err
+	}
+	fast, slow, err := s.splitBatch(ctx, tx, msgs, refs)
+	if err != nil {
+		return nil, err
+	}
+	for i := range msgs {
+		if refs[i] == 0 {
+			results[i] = IngestResult{Duplicate: true, Action: "duplicate: already stored"}
+		}
+	}
+	opened := make([]opening, len(fast))
+	for j, i := range fast {
+		opened[j] = opening{msg: msgs[i], ref: refs[i], result: &results[i]}
+	}
+	if err := s.openTickets(ctx, tx, opened, now); err != nil {
+		return nil, err
+	}
+	for _, i := range slow {
+		if err := s.thread(ctx, tx, msgs[i], refs[i], now, &results[i]); err != nil {
+			return nil, err
+		}
 	}
 	return results, nil
 }
@@ -66,7 +76,7 @@ func (s *Store) IngestBatch(ctx context.Context, msgs []*Inbound, cp *Checkpoint
 // returns each one's id, or 0 for a duplicate (also within the batch).
 func storeMessages(ctx context.Context, tx pgx.Tx, msgs []*Inbound, now time.Time) ([]int64, error) {
 	n := len(msgs)
-	keys, ids, mailboxes, classes := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	keys, ids, mailboxes, classes, notes := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 	raws := make([][]byte, 0, n)
 	first := map[string]int{}
 	for i, m := range msgs {
@@ -76,12 +86,14 @@ func storeMessages(ctx context.Context, tx pgx.Tx, msgs []*Inbound, now time.Tim
 		}
 		first[k] = i
 		keys, ids, mailboxes, classes = append(keys, k), append(ids, m.MessageID), append(mailboxes, m.Mailbox), append(classes, string(m.Class))
+		notes = append(notes, m.Note)
 		raws = append(raws, firstChunk(m.Raw))
 	}
 	rows, err := tx.Query(ctx, `
-		INSERT INTO messages (message_key, message_id, mailbox, class, raw, received_at)
-		SELECT k, mid, mb, cl, raw, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) AS u(k, mid, mb, cl, raw)
-		ON CONFLICT (message_key) DO NOTHING RETURNING message_key, id`, keys, ids, mailboxes, classes, raws, now)
+		INSERT INTO messages (message_key, message_id, mailbox, class, raw, received_at, note)
+		SELECT k, mid, mb, cl, raw, $6, nt FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $7::text[])
+			AS u(k, mid, mb, cl, raw, nt)
+		ON CONFLICT (message_key) DO NOTHING RETURNING message_key, id`, keys, ids, mailboxes, classes, raws, now, notes)
 	if err != nil {
 		return nil, fmt.Errorf("store messages: %w", err)
 	}

@@ -242,6 +242,8 @@ func (s *Store) applyCommand(ctx context.Context, tx pgx.Tx, t *Ticket, by *staf
 			return "", fmt.Errorf("/%s takes no argument", c.Name)
 		}
 		return "status: " + string(st), s.setStatus(ctx, tx, t, st, who, now)
+	case "spam":
+		return s.markSpam(ctx, tx, t, by, c, now)
 	case "note":
 		return "internal note added", nil
 	case "cc", "uncc":
@@ -373,4 +375,32 @@ func (s *Store) setTopic(ctx context.Context, tx pgx.Tx, t *Ticket, topic string
 		change += "; " + c
 	}
 	return change, nil
+}
+
+// markSpam is /spam: the ticket is marked spam and closed without a word to
+// the sender, and the sender is blocked (with "/spam domain", the domain).
+func (s *Store) markSpam(ctx context.Context, tx pgx.Tx, t *Ticket, by *staff, c Command, now time.Time) (string, error) {
+	pattern := t.Customer.Email
+	switch {
+	case len(c.Args) == 1 && strings.EqualFold(c.Args[0], "domain"):
+		pattern = "@" + domainOf(t.Customer.Email)
+	case len(c.Args) > 0:
+		return "", fmt.Errorf(`/spam takes no argument or "domain"`)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE tickets SET spam = true WHERE id = $1`, t.ID); err != nil {
+		return "", fmt.Errorf("mark ticket %d spam: %w", t.Number, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE messages SET class = 'spam', note = 'marked spam by ' || $2 WHERE ticket_id = $1 AND class = 'human'`,
+		t.ID, by.email); err != nil {
+		return "", fmt.Errorf("mark messages of %d spam: %w", t.Number, err)
+	}
+	if err := addBlock(ctx, tx, pattern, fmt.Sprintf("/spam on ticket %d", t.Number), by.email, now); err != nil {
+		return "", err
+	}
+	t.Spam = true
+	if err := addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: EventSpam, agentID: by.id,
+		data: map[string]any{"blocked": pattern}}, now); err != nil {
+		return "", err
+	}
+	return "spam: closed, " + pattern + " blocked", s.setStatus(ctx, tx, t, StatusClosed, actor{agentID: by.id, name: by.name}, now)
 }

@@ -75,6 +75,8 @@ const (
 	EventReopened    = "reopened"
 	EventRouted      = "routed"
 	EventMachineMail = "machine_mail"
+	EventRateLimited = "rate_limited"
+	EventSpam        = "spam"
 )
 
 // Address is a mailbox with an optional display name.
@@ -133,6 +135,9 @@ type Ticket struct {
 	ResolvedAt       *time.Time `json:"resolved_at,omitempty"`
 	ClosedAt         *time.Time `json:"closed_at,omitempty"`
 	RootMessageID    string     `json:"-"`
+
+	// Spam: an agent called it spam (/spam); nothing answers it.
+	Spam bool `json:"spam,omitempty"`
 
 	customerID, assigneeID, teamID, departmentID, slaID int64
 }

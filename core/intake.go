@@ -21,6 +21,8 @@ const (
 	ClassReceipt   Class = "receipt"
 	ClassAbuse     Class = "abuse"
 	ClassLoop      Class = "loop"
+	// ClassSpam is mail judged spam: kept, never answered, never a ticket.
+	ClassSpam Class = "spam"
 )
 
 // Machine reports whether mail of this class was sent by a program.
@@ -55,6 +57,14 @@ type Inbound struct {
 	Undeliverable []string
 	// Quiet stores and threads without sending anything: for backlog imports.
 	Quiet bool
+	// Note says why the class was chosen when that needs telling: the spam
+	// verdict, or why the message could not be scanned.
+	Note string
+	// Released: an admin released it from spam, so blocks do not apply.
+	Released bool
+	// Forged says why the sender is likely forged (trusted DMARC fail, say):
+	// the ticket is opened, but nothing automatic answers it.
+	Forged string
 }
 
 // Attachment describes a MIME part kept with a message.
@@ -160,6 +170,9 @@ func (s *Store) LoadCheckpoint(ctx context.Context, mailbox, folder string) (c C
 
 // thread finds the ticket a stored message belongs to and applies it.
 func (s *Store) thread(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef int64, now time.Time, res *IngestResult) error {
+	if in.Class == ClassSpam {
+		return s.storeSpam(ctx, tx, in, now, res)
+	}
 	t, how, err := s.findTicket(ctx, tx, in, true)
 	if err != nil {
 		return err

@@ -44,6 +44,21 @@ func (s *Store) openTickets(ctx context.Context, tx pgx.Tx, list []opening, now 
 	if len(list) == 0 {
 		return nil
 	}
+	list, excess, err := s.splitOverLimit(ctx, tx, list, now)
+	if err != nil {
+		return err
+	}
+	if err := s.openAllowed(ctx, tx, list, now); err != nil {
+		return err
+	}
+	return s.groupExcess(ctx, tx, excess, now)
+}
+
+// openAllowed opens a ticket for each opening.
+func (s *Store) openAllowed(ctx context.Context, tx pgx.Tx, list []opening, now time.Time) error {
+	if len(list) == 0 {
+		return nil
+	}
 	customers, err := upsertSenders(ctx, tx, list, now)
 	if err != nil {
 		return err
@@ -324,7 +339,11 @@ func (s *Store) mailNewTickets(ctx context.Context, tx pgx.Tx, drafts []*draft, 
 		if m.Quiet {
 			continue
 		}
-		if reason := s.ackBrake(d.customer.undeliverable, recent[t.Customer.Email]); reason != "" {
+		reason := s.ackBrake(d.customer.undeliverable, recent[t.Customer.Email])
+		if m.Forged != "" {
+			reason = "sender likely forged (" + m.Forged + "): no acknowledgement, so no backscatter to an innocent address"
+		}
+		if reason != "" {
 			if err := events.add(t.ID, entry{kind: EntryEvent, event: "mail_suppressed",
 				data: map[string]any{"to": t.Customer.Email, "template": TemplateAck, "reason": reason}}); err != nil {
 				return err

@@ -32,6 +32,8 @@ const (
 	TemplateDeliveryFailed     = "delivery_failed"
 	TemplateSenderFlood        = "sender_flood"
 	TemplateSMTPOutage         = "smtp_outage"
+	TemplateSpamDigest         = "spam_digest"
+	TemplateRateLimited        = "rate_limited"
 )
 
 // Templates lists every template name; mailout checks its set against it.
@@ -39,7 +41,7 @@ var Templates = []string{
 	TemplateAck, TemplateNewTicketAlert, TemplateCustomerReplyAlert, TemplateResponse, TemplateAssigned,
 	TemplateSLAWarning, TemplateSLABreach, TemplateResolved, TemplateCommandReceipt, TemplateCommandError,
 	TemplateQuarantineAlert, TemplateStallAlert, TemplateNote, TemplateDeliveryFailed, TemplateSenderFlood,
-	TemplateSMTPOutage,
+	TemplateSMTPOutage, TemplateSpamDigest, TemplateRateLimited,
 }
 
 // outMail is a mail about to be queued in the outbox.

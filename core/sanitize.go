@@ -16,6 +16,8 @@ import (
 // IngestBatch calls it on every message; calling it twice changes nothing.
 func (in *Inbound) Sanitize() {
 	in.Mailbox = CleanLine(in.Mailbox)
+	in.Note = CleanLine(in.Note)
+	in.Forged = CleanLine(in.Forged)
 	in.MessageID = CleanLine(in.MessageID)
 	in.InReplyTo = cleanLines(in.InReplyTo)
 	in.References = cleanLines(in.References)

@@ -61,11 +61,15 @@ type Budget struct {
 	// per ticket.
 	AlertsPerSender int
 	AlertWindow     time.Duration
+	// TicketsPerSender and TicketsPerDomain limit new tickets an hour (0:
+	// none); mail past a limit is grouped on the sender's latest ticket.
+	TicketsPerSender int
+	TicketsPerDomain int
 }
 
 // DefaultBudget allows far more than any conversation needs.
 var DefaultBudget = Budget{PerRecipient: 20, PerTicket: 40, Window: time.Hour,
-	AckInterval: 24 * time.Hour, AlertsPerSender: 5, AlertWindow: time.Hour}
+	AckInterval: 24 * time.Hour, AlertsPerSender: 5, AlertWindow: time.Hour, TicketsPerSender: 30}
 
 // Open connects to the database at url. It does not migrate.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {

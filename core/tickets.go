@@ -23,7 +23,7 @@ const ticketColumns = `
 		WHEN t.sla_plan_id IS NOT NULL AND t.status IN ('open', 'pending') THEN 'paused' ELSE 'stopped' END,
 	t.next_escalation_at, t.created_at, t.updated_at, t.resolved_at, t.closed_at, t.root_message_id,
 	coalesce((SELECT array_agg(cc.email ORDER BY cc.email) FROM ticket_collaborators tc
-		JOIN customers cc ON cc.id = tc.customer_id WHERE tc.ticket_id = t.id), '{}')`
+		JOIN customers cc ON cc.id = tc.customer_id WHERE tc.ticket_id = t.id), '{}'), t.spam`
 
 const ticketJoins = `
 	FROM tickets t
@@ -40,7 +40,7 @@ func scanTicket(row pgx.Row) (*Ticket, error) {
 	err := row.Scan(&t.ID, &t.Number, &t.Subject, &t.Status, &t.Priority, &t.Customer.Name, &t.Customer.Email, &t.customerID,
 		&t.HelpTopic, &t.Department, &t.Team, &t.teamID, &t.departmentID, &aName, &aEmail, &t.assigneeID,
 		&t.SLAPlan, &t.slaID, &t.FirstResponseDue, &t.ResolutionDue, &t.FirstRespondedAt, &t.Overdue, &t.SLAState, &t.NextEscalationAt,
-		&t.CreatedAt, &t.UpdatedAt, &t.ResolvedAt, &t.ClosedAt, &t.RootMessageID, &t.Collaborators)
+		&t.CreatedAt, &t.UpdatedAt, &t.ResolvedAt, &t.ClosedAt, &t.RootMessageID, &t.Collaborators, &t.Spam)
 	if err != nil {
 		return nil, err
 	}

@@ -33,9 +33,11 @@ type Intake struct {
 	// TrustedAuthServID is the authserv-id of our receiving server; only its
 	// topmost Authentication-Results header can vouch for an agent's mail.
 	TrustedAuthServID string
-	Limits            Limits
-	Log               *slog.Logger
-	Now               func() time.Time
+	// Spam judges spam; nil takes every message as it comes.
+	Spam   *SpamCheck
+	Limits Limits
+	Log    *slog.Logger
+	Now    func() time.Time
 
 	unverified atomic.Int64 // forged or unproven agent mails seen
 	counts     sync.Map     // outcome ("human", "bounce", ..., "duplicate", "quarantined") → *atomic.Int64
@@ -279,7 +281,12 @@ func (in *Intake) Prepare(src Source, raw []byte) (*Prepared, error) {
 		}
 	}
 	msg.Commands, msg.CommandRest = ParseCommands(msg.Text)
-	msg.AuthPass = AuthPassDomains(p.Header.Values("Authentication-Results"), in.TrustedAuthServID)
+	auth := ReadAuthResults(p.Header.Values("Authentication-Results"), in.TrustedAuthServID)
+	msg.AuthPass = auth.Pass
+	_, fromDomain, _ := strings.Cut(p.From.Email, "@")
+	msg.Forged = auth.Forged(fromDomain)
+	verdict, unscanned := in.Spam.judge(p, raw)
+	applySpam(msg, verdict, unscanned)
 	msg.Topic, msg.RouteRule = in.route(src, p)
 	return &Prepared{Inbound: msg, ClassReason: why}, nil
 }

@@ -41,6 +41,7 @@ type Config struct {
 	Mailboxes   []MailboxConfig `toml:"mailboxes"`
 	Routes      []RouteConfig   `toml:"routes"`
 	Limits      LimitsConfig    `toml:"limits"`
+	Spam        SpamConfig      `toml:"spam"`
 	SLA         SLAConfig       `toml:"sla"`
 	Departments []struct {
 		Name string `toml:"name"`
@@ -61,6 +62,25 @@ type Config struct {
 	Warnings []string
 	// checkOnly turns unreadable secret files into warnings.
 	checkOnly bool
+}
+
+// SpamConfig says how intake tells spam; see docs/operations.md.
+type SpamConfig struct {
+	// TrustHeaders: the MX writes X-Spam-* / X-Spamd-Result on every message
+	// and strips them from incoming mail, so they can be believed.
+	TrustHeaders bool    `toml:"trust_headers"`
+	Threshold    float64 `toml:"threshold"`
+	// Spamd ("host:port") or Rspamd ("http://host:port"): asked directly
+	// about mail that carries no trusted verdict.
+	Spamd       string        `toml:"spamd"`
+	Rspamd      string        `toml:"rspamd"`
+	ScanTimeout time.Duration `toml:"scan_timeout"`
+	// Block: addresses and "@domain"s whose mail is spam (besides
+	// `helpdesk block add` and /spam).
+	Block []string `toml:"block"`
+	// TicketsPerSender and TicketsPerDomain limit new tickets an hour.
+	TicketsPerSender int `toml:"tickets_per_sender_per_hour"`
+	TicketsPerDomain int `toml:"tickets_per_domain_per_hour"`
 }
 
 // SMTPConfig is the outgoing mail server.

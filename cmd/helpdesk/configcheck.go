@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -230,6 +232,29 @@ func (c *Config) validate() error {
 	}
 	if len(c.Mailboxes) > 0 && c.SMTP.Host == "" {
 		return c.errorAt("smtp.host", "mailboxes are configured but no SMTP server to answer from")
+	}
+	return c.validateSpam()
+}
+
+func (c *Config) validateSpam() error {
+	if c.Spam.Spamd != "" && c.Spam.Rspamd != "" {
+		return c.errorAt("spam.rspamd", "set spamd or rspamd, not both")
+	}
+	if c.Spam.Spamd != "" {
+		if _, _, err := net.SplitHostPort(c.Spam.Spamd); err != nil {
+			return c.errorAt("spam.spamd", "spamd must be host:port, such as \"127.0.0.1:783\": %v", err)
+		}
+	}
+	if u, err := url.Parse(c.Spam.Rspamd); c.Spam.Rspamd != "" && (err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https")) {
+		return c.errorAt("spam.rspamd", "rspamd must be a URL such as \"http://127.0.0.1:11333\"")
+	}
+	for i, b := range c.Spam.Block {
+		if _, err := core.NormaliseBlock(b); err != nil {
+			return c.errorAt(fmt.Sprintf("spam.block[%d]", i), "%v", err)
+		}
+	}
+	if c.Spam.Threshold < 0 {
+		return c.errorAt("spam.threshold", "threshold must not be negative")
 	}
 	return nil
 }

@@ -133,6 +133,10 @@ func (c *Config) StoreOptions() core.Options {
 			*set.to = set.from
 		}
 	}
+	if c.Spam.TicketsPerSender != 0 {
+		o.Budget.TicketsPerSender = max(c.Spam.TicketsPerSender, 0) // -1 turns the limit off
+	}
+	o.Budget.TicketsPerDomain = c.Spam.TicketsPerDomain
 	if c.Limits.AckInterval != nil {
 		o.Budget.AckInterval = *c.Limits.AckInterval // "0s" turns the rule off
 	}
@@ -161,4 +165,20 @@ func (c *Config) Source(mailbox string) mailin.Source {
 		}
 	}
 	return src
+}
+
+// SpamCheck is the spam settings in mailin's form; nil when none are set.
+func (c *Config) SpamCheck() *mailin.SpamCheck {
+	sc := &mailin.SpamCheck{TrustHeaders: c.Spam.TrustHeaders, Threshold: c.Spam.Threshold, Timeout: c.Spam.ScanTimeout,
+		Block: c.Spam.Block}
+	switch {
+	case c.Spam.Spamd != "":
+		sc.Scanner = mailin.Spamd{Addr: c.Spam.Spamd}
+	case c.Spam.Rspamd != "":
+		sc.Scanner = mailin.Rspamd{URL: c.Spam.Rspamd}
+	}
+	if !sc.TrustHeaders && sc.Scanner == nil && len(sc.Block) == 0 {
+		return nil
+	}
+	return sc
 }

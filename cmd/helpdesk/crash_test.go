@@ -23,6 +23,7 @@ import (
 // runs only when asked:
 //
 //	HELPDESK_CRASH_MESSAGES=2000 scripts/test -run CrashLoop -v ./cmd/helpdesk
+//
 // crashConns is the crash loop's SMTP connections.
 const crashConns = 8
 

@@ -35,6 +35,8 @@ Usage:
   helpdesk explain FILE.eml [--mailbox NAME] [--json]   dry run: how intake would take a message
   helpdesk import --mailbox NAME                ingest a mailbox's backlog without acknowledging it
   helpdesk quarantine list|show ID|retry ID
+  helpdesk spam list [--json] | show ID | release ID
+  helpdesk block add ADDRESS|@DOMAIN [--reason TEXT] | list [--json] | remove ADDRESS|@DOMAIN
   helpdesk version
 
 The config file defaults to $HELPDESK_CONFIG, else ./helpdesk.toml if it exists.
@@ -90,6 +92,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdQuarantine(ctx, rest, stdout, stderr)
 	case "import":
 		return cmdImport(ctx, rest, stdout, stderr)
+	case "spam":
+		return cmdSpam(ctx, rest, stdout, stderr)
+	case "block":
+		return cmdBlock(ctx, rest, stdout, stderr)
 	case "agent":
 		return cmdAgent(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":

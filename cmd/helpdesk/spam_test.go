@@ -1,0 +1,64 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"helpdesk/core/coretest"
+)
+
+// Spam judged by trusted headers is listed, shown byte for byte, and
+// released into a ticket; blocks are added, listed and removed.
+func TestSpamAndBlockCommands(t *testing.T) {
+	cfg := pipeConfig(t, coretest.URL(t))
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append(b, []byte("\n[spam]\ntrust_headers = true\n")...), 0o644)
+	msg := "X-Spam-Status: Yes, score=6.1 required=5.0 tests=BAYES_99\r\nFrom: Newsletter <news@shop.example>\r\n" +
+		"Subject: Our offers\r\nMessage-ID: <offer-1@shop.example>\r\n\r\nActually a real customer question.\r\n"
+	if out, err := runCLI(t, msg, "pipe", "-config", cfg); err != nil {
+		t.Fatalf("pipe: %v\n%s", err, out)
+	}
+	out, err := runCLI(t, "", "spam", "list", "--json", "-config", cfg)
+	if err != nil {
+		t.Fatalf("spam list: %v\n%s", err, out)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || !strings.Contains(list[0]["reason"].(string), "6.1") {
+		t.Fatalf("spam list %s (%v)", out, err)
+	}
+	if out, _ := runCLI(t, "", "spam", "show", "1", "-config", cfg); out != msg {
+		t.Errorf("spam show gave %q, want the raw message", out)
+	}
+	if out, err := runCLI(t, "", "spam", "release", "1", "-config", cfg); err != nil || !strings.Contains(out, "new ticket") {
+		t.Fatalf("spam release: %v\n%s", err, out)
+	}
+	if out, _ := runCLI(t, "", "ticket", "list", "-config", cfg); !strings.Contains(out, "Our offers") {
+		t.Errorf("no ticket after release:\n%s", out)
+	}
+	if out, _ := runCLI(t, "", "spam", "list", "-config", cfg); strings.Contains(out, "offer") {
+		t.Errorf("released message still listed:\n%s", out)
+	}
+
+	if out, err := runCLI(t, "", "block", "add", "@bulk.example", "--reason", "floods us", "-config", cfg); err != nil {
+		t.Fatalf("block add: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "", "block", "add", "not an address", "-config", cfg); err == nil {
+		t.Errorf("block add accepted a bad pattern")
+	}
+	blocked := "From: Bulk <any@bulk.example>\r\nSubject: Hi\r\nMessage-ID: <b-1@bulk.example>\r\n\r\nHello.\r\n"
+	runCLI(t, blocked, "pipe", "-config", cfg)
+	if out, _ := runCLI(t, "", "spam", "list", "-config", cfg); !strings.Contains(out, "sender blocked (@bulk.example)") {
+		t.Errorf("blocked sender's mail not spam:\n%s", out)
+	}
+	if out, _ := runCLI(t, "", "block", "list", "-config", cfg); !strings.Contains(out, "floods us") {
+		t.Errorf("block list:\n%s", out)
+	}
+	if out, err := runCLI(t, "", "block", "remove", "@bulk.example", "-config", cfg); err != nil {
+		t.Errorf("block remove: %v\n%s", err, out)
+	}
+	if out, _ := runCLI(t, "", "block", "list", "-config", cfg); strings.Contains(out, "bulk") {
+		t.Errorf("block still listed:\n%s", out)
+	}
+}
