@@ -78,9 +78,10 @@ type SpamConfig struct {
 	// Block: addresses and "@domain"s whose mail is spam (besides
 	// `helpdesk block add` and /spam).
 	Block []string `toml:"block"`
-	// TicketsPerSender and TicketsPerDomain limit new tickets an hour.
-	TicketsPerSender int `toml:"tickets_per_sender_per_hour"`
-	TicketsPerDomain int `toml:"tickets_per_domain_per_hour"`
+	// TicketsPerSender and TicketsPerDomain limit new tickets an hour; 0
+	// is no limit, and an absent per-sender limit is the default (30).
+	TicketsPerSender *int `toml:"tickets_per_sender_per_hour"`
+	TicketsPerDomain int  `toml:"tickets_per_domain_per_hour"`
 }
 
 // SMTPConfig is the outgoing mail server.

@@ -253,6 +253,9 @@ func (c *Config) validateSpam() error {
 			return c.errorAt(fmt.Sprintf("spam.block[%d]", i), "%v", err)
 		}
 	}
+	if (c.Spam.TicketsPerSender != nil && *c.Spam.TicketsPerSender < 0) || c.Spam.TicketsPerDomain < 0 {
+		return c.errorAt("spam.tickets_per_sender_per_hour", "ticket limits must not be negative (0 is no limit)")
+	}
 	if c.Spam.Threshold < 0 {
 		return c.errorAt("spam.threshold", "threshold must not be negative")
 	}

@@ -133,8 +133,8 @@ func (c *Config) StoreOptions() core.Options {
 			*set.to = set.from
 		}
 	}
-	if c.Spam.TicketsPerSender != 0 {
-		o.Budget.TicketsPerSender = max(c.Spam.TicketsPerSender, 0) // -1 turns the limit off
+	if c.Spam.TicketsPerSender != nil {
+		o.Budget.TicketsPerSender = *c.Spam.TicketsPerSender
 	}
 	o.Budget.TicketsPerDomain = c.Spam.TicketsPerDomain
 	if c.Limits.AckInterval != nil {
