@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 )
 
 // Store is the PostgreSQL-backed home of every ticket. Methods take the
@@ -140,20 +141,28 @@ func isConnectionError(err error) bool {
 	return false
 }
 
-// Rejected reports whether the database answered an error and refused the
-// data itself (an invalid value, a constraint, a limit), as opposed to being
-// unreachable, overloaded or shutting down: retrying the same data cannot
-// help, so intake quarantines such a message rather than retrying forever.
-func Rejected(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || len(pgErr.Code) != 5 {
+// Retryable reports whether an intake failure says nothing about the
+// message itself: the database unreachable, overloaded, shutting down or in
+// a conflict, or the operation cancelled. Anything else (the database
+// refusing a value, a limit, or a fault of ours on this message) would
+// fail again on the same bytes, so intake quarantines that message rather
+// than retry it forever and hold back the mail behind it.
+func Retryable(err error) bool {
+	if err == nil {
 		return false
 	}
-	switch pgErr.Code[:2] {
-	case "08", "40", "53", "55", "57", "58", "XX":
-		return false // connection, conflict, resources, lock, shutdown, system
+	if isConnectionError(err) || pgconn.Timeout(err) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, puddle.ErrClosedPool) {
+		return true
 	}
-	return true
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && len(pgErr.Code) == 5 {
+		switch pgErr.Code[:2] {
+		case "08", "40", "53", "55", "57", "58", "XX":
+			return true // connection, conflict, resources, lock, shutdown, system
+		}
+	}
+	return false
 }
 
 // URL is the connection string the store was opened with.

@@ -128,17 +128,15 @@ func (in *Intake) DeliverBatch(ctx context.Context, src Source, cp *core.Checkpo
 			return nil
 		}
 		err := in.store(ctx, src, cp, items, pending, out)
-		if err != nil && core.Rejected(err) && len(pending) > 1 {
-			// One message the database refuses must not hold back the
-			// others: store them one by one to find it.
-			in.log().Warn("batch refused, storing its messages one by one", "mailbox", src.Mailbox, "err", err)
+		if err != nil && !core.Retryable(err) {
+			// One message that cannot be stored must not hold back the
+			// others: store them one by one, quarantining the one that fails.
+			in.log().Warn("batch not stored, storing its messages one by one", "mailbox", src.Mailbox, "err", err)
 			for _, i := range pending {
 				if err = in.storeOrQuarantine(ctx, src, cp, items, i, out); err != nil {
 					break
 				}
 			}
-		} else if err != nil && core.Rejected(err) {
-			err = in.storeOrQuarantine(ctx, src, cp, items, pending[0], out)
 		}
 		pending = pending[:0]
 		return err
@@ -194,14 +192,14 @@ func (in *Intake) store(ctx context.Context, src Source, cp *core.Checkpoint, it
 	return nil
 }
 
-// storeOrQuarantine stores one item, or quarantines it when the database
-// refuses it.
+// storeOrQuarantine stores one item, or quarantines it when storing it
+// failed for a reason of its own (see core.Retryable).
 func (in *Intake) storeOrQuarantine(ctx context.Context, src Source, cp *core.Checkpoint, items []Item, i int, out []Outcome) error {
 	err := in.store(ctx, src, cp, items, []int{i}, out)
-	if err == nil || !core.Rejected(err) {
+	if err == nil || core.Retryable(err) {
 		return err
 	}
-	return in.quarantine(ctx, src, cp, items[i], "the database refused it: "+err.Error(), &out[i])
+	return in.quarantine(ctx, src, cp, items[i], "could not be stored: "+err.Error(), &out[i])
 }
 
 // quarantine sets an item aside with its bytes and a reason, advancing cp

@@ -36,6 +36,7 @@ Usage:
   helpdesk import --mailbox NAME                ingest a mailbox's backlog without acknowledging it
   helpdesk quarantine list|show ID|retry ID
   helpdesk spam list [--json] | show ID | release ID
+  helpdesk messages list [--unthreaded] [--class C] [--json] | show ID   stored mail, e.g. what opened no ticket
   helpdesk block add ADDRESS|@DOMAIN [--reason TEXT] | list [--json] | remove ADDRESS|@DOMAIN
   helpdesk version
 
@@ -96,6 +97,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdSpam(ctx, rest, stdout, stderr)
 	case "block":
 		return cmdBlock(ctx, rest, stdout, stderr)
+	case "messages":
+		return cmdMessages(ctx, rest, stdout, stderr)
 	case "agent":
 		return cmdAgent(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":

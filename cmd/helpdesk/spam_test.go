@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -60,5 +61,30 @@ func TestSpamAndBlockCommands(t *testing.T) {
 	}
 	if out, _ := runCLI(t, "", "block", "list", "-config", cfg); strings.Contains(out, "bulk") {
 		t.Errorf("block still listed:\n%s", out)
+	}
+}
+
+// Mail that opened no ticket is found with `messages list --unthreaded`
+// and printed byte for byte with `messages show`.
+func TestMessagesFindsUnthreadedMail(t *testing.T) {
+	cfg := pipeConfig(t, coretest.URL(t))
+	invoice := "From: Billing <no-reply@billing.example>\r\nSubject: Your invoice\r\nMessage-ID: <inv-1@billing.example>\r\n\r\nAttached.\r\n"
+	customer := "From: Ann <ann@example.com>\r\nSubject: Help\r\nMessage-ID: <ann-1@example.com>\r\n\r\nHelp me.\r\n"
+	for _, m := range []string{invoice, customer} {
+		if out, err := runCLI(t, m, "pipe", "-config", cfg); err != nil {
+			t.Fatalf("pipe: %v\n%s", err, out)
+		}
+	}
+	out, err := runCLI(t, "", "messages", "list", "--unthreaded", "--json", "-config", cfg)
+	if err != nil {
+		t.Fatalf("messages list: %v\n%s", err, out)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0]["message_id"] != "inv-1@billing.example" {
+		t.Fatalf("unthreaded messages %s (%v), want the invoice alone", out, err)
+	}
+	id := strconv.Itoa(int(list[0]["id"].(float64)))
+	if out, _ := runCLI(t, "", "messages", "show", id, "-config", cfg); out != invoice {
+		t.Errorf("messages show gave %q", out)
 	}
 }
