@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -88,21 +89,22 @@ type TicketFilter struct {
 	Overdue  bool
 	Assignee string // agent email or name
 	Team     string
-	Limit    int
+	Customer string // customer email
+	Since    time.Time
+	// After pages: only tickets numbered below it (the last of the page before).
+	After int64
+	Limit int
 }
 
-// ListTickets returns the tickets matching f, newest first.
+// ListTickets returns the tickets matching f, newest first. Names are
+// resolved to ids first, and only the filters given reach the query, so
+// each is served by its index whatever the number of tickets.
 func (s *Store) ListTickets(ctx context.Context, f TicketFilter) ([]Ticket, error) {
-	if f.Limit <= 0 {
-		f.Limit = 1000
+	where, args, ok, err := s.ticketListWhere(ctx, f)
+	if err != nil || !ok {
+		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+ticketColumns+ticketJoins+`
-		WHERE ($1 = '' OR t.status = $1)
-		  AND (NOT $2 OR t.overdue)
-		  AND ($3 = '' OR lower(a.email) = lower($3) OR lower(a.name) = lower($3))
-		  AND ($4 = '' OR lower(tm.name) = lower($4))
-		ORDER BY t.number DESC LIMIT $5`,
-		string(f.Status), f.Overdue, f.Assignee, f.Team, f.Limit)
+	rows, err := s.pool.Query(ctx, `SELECT `+ticketColumns+ticketJoins+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list tickets: %w", err)
 	}
@@ -116,6 +118,62 @@ func (s *Store) ListTickets(ctx context.Context, f TicketFilter) ([]Ticket, erro
 		out = append(out, *t)
 	}
 	return out, rows.Err()
+}
+
+// ticketListWhere builds the WHERE, ORDER and LIMIT of a ticket list; ok is
+// false when a named agent, team or customer does not exist (no tickets).
+func (s *Store) ticketListWhere(ctx context.Context, f TicketFilter) (string, []any, bool, error) {
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		conds = append(conds, fmt.Sprintf(cond, len(args)))
+	}
+	lookups := []struct {
+		value, sql, col string
+	}{
+		{f.Assignee, `SELECT id FROM agents WHERE lower(email) = lower($1) OR lower(name) = lower($1)`, "t.assignee_id"},
+		{f.Team, `SELECT id FROM teams WHERE lower(name) = lower($1)`, "t.team_id"},
+		{f.Customer, `SELECT id FROM customers WHERE email = lower($1)`, "t.customer_id"},
+	}
+	for _, l := range lookups {
+		if l.value == "" {
+			continue
+		}
+		rows, err := s.pool.Query(ctx, l.sql, strings.TrimSpace(l.value))
+		if err != nil {
+			return "", nil, false, fmt.Errorf("list tickets: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return "", nil, false, fmt.Errorf("list tickets: %w", err)
+		}
+		if len(ids) == 0 {
+			return "", nil, false, nil
+		}
+		add(l.col+" = ANY($%d)", ids)
+	}
+	if f.Status != "" {
+		add("t.status = $%d", string(f.Status))
+	}
+	if f.Overdue {
+		conds = append(conds, "t.overdue")
+	}
+	if !f.Since.IsZero() {
+		add("t.created_at >= $%d", f.Since)
+	}
+	if f.After > 0 {
+		add("t.number < $%d", f.After)
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = " WHERE " + strings.Join(conds, " AND ")
+	}
+	args = append(args, f.Limit)
+	return where + fmt.Sprintf(" ORDER BY t.number DESC LIMIT $%d", len(args)), args, true, nil
 }
 
 // ShowTicket returns a ticket and its whole thread, oldest first.

@@ -26,7 +26,7 @@ Usage:
   helpdesk migrate [-config FILE]              bring the database schema up to date
   helpdesk check-config FILE                   validate a config file
   helpdesk pipe [-config FILE] [-mailbox NAME] deliver one message from standard input (for an MTA)
-  helpdesk ticket list [--status S] [--overdue] [--assignee A] [--team T] [--json]
+  helpdesk ticket list [--status S] [--overdue] [--assignee A] [--team T] [--customer EMAIL] [--since D] [--limit N] [--after N] [--json]
   helpdesk ticket show N [--json]
   helpdesk ticket assign|priority|sla N VALUE --as AGENT
   helpdesk ticket close|reopen N --as AGENT

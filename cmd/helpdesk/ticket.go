@@ -38,11 +38,22 @@ func ticketList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	overdue := fs.Bool("overdue", false, "only overdue tickets")
 	assignee := fs.String("assignee", "", "only tickets assigned to this agent (email or name)")
 	team := fs.String("team", "", "only tickets of this team")
+	customer := fs.String("customer", "", "only tickets of this customer (email)")
+	since := fs.String("since", "", "only tickets opened since this date (2006-01-02) or duration ago (48h)")
+	limit := fs.Int("limit", 100, "at most this many tickets, newest first")
+	after := fs.Int64("after", 0, "the next page: only tickets numbered below this one")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{2, err}
 	}
-	f := core.TicketFilter{Overdue: *overdue, Assignee: *assignee, Team: *team}
+	f := core.TicketFilter{Overdue: *overdue, Assignee: *assignee, Team: *team, Customer: *customer, Limit: *limit, After: *after}
+	if *since != "" {
+		t, err := parseSince(*since, time.Now())
+		if err != nil {
+			return &exitError{2, err}
+		}
+		f.Since = t
+	}
 	if *status != "" {
 		st, err := core.ParseStatus(*status)
 		if err != nil {
@@ -238,4 +249,16 @@ func when(t *time.Time) string {
 		return "-"
 	}
 	return t.Local().Format("2006-01-02 15:04")
+}
+
+// parseSince reads a date (2006-01-02, local time) or a duration before now.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(-d), nil
+	}
+	t, err := time.ParseInLocation("2006-01-02", v, time.Local)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--since %q: want a date such as 2026-03-02 or a duration such as 48h", v)
+	}
+	return t, nil
 }
