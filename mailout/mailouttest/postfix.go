@@ -21,11 +21,14 @@ type Postfix struct {
 	// and delivers through local(8) with these alias lines
 	// ("support: |/path/to/command").
 	Aliases []string
+	// Discard: accept and queue every message, then throw it away (a fair
+	// SMTP peer for benchmarks).
+	Discard bool
 }
 
 // StartPostfix runs a private Postfix from Debian's package on a loopback
 // port and returns that address. It needs root.
-func StartPostfix(t *testing.T, pf Postfix) string {
+func StartPostfix(t testing.TB, pf Postfix) string {
 	t.Helper()
 	if _, err := exec.LookPath("postfix"); err != nil || os.Geteuid() != 0 {
 		if coretest.Required() {
@@ -80,6 +83,9 @@ biff = no
 	} else {
 		main += "mydestination =\nalias_maps =\nalias_database =\n"
 	}
+	if pf.Discard {
+		main += "default_transport = discard\nrelay_transport = discard\nsmtpd_recipient_restrictions = permit_mynetworks, reject\n"
+	}
 	os.WriteFile(filepath.Join(conf, "main.cf"), []byte(main), 0o644)
 	os.WriteFile(filepath.Join(conf, "master.cf"), []byte(masterCF(t, addr)), 0o644)
 	if b, err := exec.Command("postfix", "-c", conf, "start").CombinedOutput(); err != nil {
@@ -106,7 +112,7 @@ biff = no
 
 // masterCF is Debian's master.cf with smtpd on addr, no chroot, and none of
 // its pipe(8) services.
-func masterCF(t *testing.T, addr string) string {
+func masterCF(t testing.TB, addr string) string {
 	master, err := os.ReadFile("/etc/postfix/master.cf")
 	if err != nil {
 		t.Fatal(err)

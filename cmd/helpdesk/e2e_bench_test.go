@@ -1,0 +1,404 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/smtp"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/jackc/pgx/v5"
+
+	"helpdesk/core/coretest"
+	"helpdesk/mailin/mailintest"
+	"helpdesk/mailout/mailouttest"
+)
+
+// BenchmarkEndToEnd measures helpdesk from outside, as a user sees it: the
+// built binary runs as a daemon against a private Dovecot, PostgreSQL
+// (fsync on under scripts/bench) and a private Postfix that queues every
+// mail and discards it. In the same run it measures each part's own limit
+// and prints every rate as a ratio to its limit:
+//   - PostgreSQL's one-commit rate and batched insert rate;
+//   - Dovecot's FETCH rate (a plain IMAP client reading the mailbox);
+//   - Postfix's acceptance rate over the sender's connections (a plain
+//     SMTP client);
+//   - helpdesk's intake (appended → stored), the time until every
+//     acknowledgement is accepted by Postfix, and the drain rate of a
+//     pre-filled outbox;
+//   - peak RSS and CPU per mail of helpdesk and of PostgreSQL.
+//
+// HELPDESK_E2E_MAILS sets the number of mails (default 10,000), a mix of
+// new tickets, replies, 200 KB attachments and other charsets.
+//
+//	scripts/bench e2e
+func BenchmarkEndToEnd(b *testing.B) {
+	n := 10_000
+	if v, err := strconv.Atoi(os.Getenv("HELPDESK_E2E_MAILS")); err == nil && v > 0 {
+		n = v
+	}
+	const conns = 4
+	bin := helpdeskBinary(b)
+	acct := mailintest.RequireDovecot(b)
+	url := coretest.URL(b)
+	mx := mailouttest.StartPostfix(b, mailouttest.Postfix{Discard: true})
+	for i := 0; i < b.N; i++ {
+		e := &e2e{b: b, bin: bin, acct: acct, url: url, mx: mx, n: n, conns: conns}
+		e.run()
+	}
+}
+
+type e2e struct {
+	b        *testing.B
+	bin, url string
+	acct     mailintest.Account
+	mx       string
+	n, conns int
+	config   string
+	db       *pgx.Conn
+	daemon   *exec.Cmd
+}
+
+func (e *e2e) run() {
+	b := e.b
+	ctx := context.Background()
+	var err error
+	if e.db, err = pgx.Connect(ctx, e.url); err != nil {
+		b.Fatal(err)
+	}
+	defer e.db.Close(ctx)
+	e.writeConfig()
+	if out, err := exec.Command(e.bin, "migrate", "-config", e.config).CombinedOutput(); err != nil {
+		b.Fatalf("migrate: %v\n%s", err, out)
+	}
+	commitRate, batchRate := e.postgresRates()
+	smtpRate := e.smtpRate(2000)
+	mails := mixedMails(e.n)
+	c := e.acct.Dial(b)
+	for _, m := range mails {
+		e.acct.Append(b, c, "INBOX", m)
+	}
+	fetchRate := e.fetchRate(c)
+
+	pgBefore := postgresCPU()
+	e.start()
+	// Rates run from the first result, so the daemon's start (migrations,
+	// directory sync, logins) is not counted as intake or sending.
+	intakeRate, start := e.rate(`SELECT count(*) FROM messages`, e.n)
+	acks := e.count(`SELECT count(*) FROM outbox WHERE template = 'ack'`)
+	e.waitCount(`SELECT count(*) FROM outbox WHERE template = 'ack' AND state = 'sent'`, acks, 30*time.Minute)
+	acked := time.Since(start)
+	e.waitCount(`SELECT count(*) FROM outbox WHERE state <> 'pending'`, e.count(`SELECT count(*) FROM outbox`), 30*time.Minute)
+	hdCPU, hdRSS := processUsage(e.daemon.Process.Pid)
+	pgCPU := postgresCPU() - pgBefore
+	e.stop()
+
+	// Drain: every mail queued again, the daemon restarted on it.
+	queued := e.count(`SELECT count(*) FROM outbox`)
+	if _, err := e.db.Exec(ctx, `UPDATE outbox SET state = 'pending', sent_at = NULL, next_attempt_at = now(), attempts = 0`); err != nil {
+		b.Fatal(err)
+	}
+	e.start()
+	drain, _ := e.rate(`SELECT count(*) FROM outbox WHERE state = 'sent'`, queued)
+	e.stop()
+
+	b.Logf("limits: PostgreSQL %.0f commits/s, %.0f rows/s batched; Dovecot FETCH %.0f msgs/s; Postfix %.0f msgs/s over %d connections",
+		commitRate, batchRate, fetchRate, smtpRate, e.conns)
+	b.Logf("helpdesk: intake %.0f msgs/s (%.2f of one-commit, %.2f of FETCH); %d acknowledgements accepted %.1fs after the first mail was stored; "+
+		"drain %.0f mails/s of %d (%.2f of Postfix)", intakeRate, intakeRate/commitRate, intakeRate/fetchRate, acks, acked.Seconds(),
+		drain, queued, drain/smtpRate)
+	b.Logf("cost: helpdesk %.2f ms CPU per mail, peak RSS %d MB; PostgreSQL %.2f ms CPU per mail", hdCPU.Seconds()*1000/float64(e.n),
+		hdRSS>>20, pgCPU.Seconds()*1000/float64(e.n))
+	b.ReportMetric(intakeRate/commitRate, "intake/commit")
+	b.ReportMetric(drain/smtpRate, "drain/smtp")
+	b.ReportMetric(intakeRate, "intake_msgs/s")
+	b.ReportMetric(drain, "drain_mails/s")
+	b.ReportMetric(acked.Seconds(), "acks_done_s")
+	b.ReportMetric(float64(hdRSS>>20), "helpdesk_rss_MB")
+}
+
+func (e *e2e) writeConfig() {
+	host, port, _ := strings.Cut(e.acct.Addr, ":")
+	mxHost, mxPort, _ := strings.Cut(e.mx, ":")
+	cfg := fmt.Sprintf(`database_url = %q
+domain = "desk.test"
+secret = "e2e-bench"
+log_format = "json"
+
+[smtp]
+host = %q
+port = %s
+tls = "none"
+from = "Support <support@desk.test>"
+connections = %d
+
+[[mailboxes]]
+name = "support"
+address = "support@desk.test"
+host = %q
+port = %s
+tls = "none"
+user = %q
+password = %q
+poll_interval = "1s"
+default_topic = "Support"
+
+[[teams]]
+name = "Level 1"
+
+[[agents]]
+email = "admin@desk.test"
+name = "Ada Admin"
+role = "admin"
+
+[[agents]]
+email = "garnet@desk.test"
+name = "Garnet"
+role = "agent"
+teams = ["Level 1"]
+
+[[sla_plans]]
+name = "Standard"
+first_response = "4h"
+resolution = "24h"
+
+[[help_topics]]
+name = "Support"
+sla_plan = "Standard"
+team = "Level 1"
+`, e.url, mxHost, mxPort, e.conns, host, port, e.acct.User, e.acct.Password)
+	e.config = filepath.Join(e.b.TempDir(), "helpdesk.toml")
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		e.b.Fatal(err)
+	}
+}
+
+func (e *e2e) start() {
+	e.daemon = exec.Command(e.bin, "serve", "-config", e.config)
+	if err := e.daemon.Start(); err != nil {
+		e.b.Fatal(err)
+	}
+}
+
+func (e *e2e) stop() {
+	e.daemon.Process.Signal(syscall.SIGTERM)
+	e.daemon.Wait()
+}
+
+func (e *e2e) count(sql string) int {
+	var n int
+	if err := e.db.QueryRow(context.Background(), sql).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
+// rate waits until sql counts want and returns the rate from the first
+// counted row on, and when that was.
+func (e *e2e) rate(sql string, want int) (float64, time.Time) {
+	e.waitCount(sql, 1, 5*time.Minute)
+	first, start := e.count(sql), time.Now()
+	e.waitCount(sql, want, 30*time.Minute)
+	return float64(want-first) / time.Since(start).Seconds(), start
+}
+
+func (e *e2e) waitCount(sql string, want int, timeout time.Duration) {
+	for deadline := time.Now().Add(timeout); e.count(sql) < want; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.b.Fatalf("timed out: %s reached %d of %d", sql, e.count(sql), want)
+		}
+	}
+}
+
+// postgresRates is the server's one-commit rate (each insert its own
+// transaction, as fsync makes it pay) and its batched insert rate.
+func (e *e2e) postgresRates() (commits, rows float64) {
+	ctx := context.Background()
+	e.db.Exec(ctx, `CREATE TEMP TABLE bench (id bigserial PRIMARY KEY, v text)`)
+	const k = 1000
+	start := time.Now()
+	for i := 0; i < k; i++ {
+		if _, err := e.db.Exec(ctx, `INSERT INTO bench (v) VALUES ($1)`, "x"); err != nil {
+			e.b.Fatal(err)
+		}
+	}
+	commits = k / time.Since(start).Seconds()
+	start = time.Now()
+	for i := 0; i < 50; i++ {
+		if _, err := e.db.Exec(ctx, `INSERT INTO bench (v) SELECT 'x' FROM generate_series(1, 200)`); err != nil {
+			e.b.Fatal(err)
+		}
+	}
+	return commits, 50 * 200 / time.Since(start).Seconds()
+}
+
+// smtpRate is Postfix's acceptance rate for k messages from a plain client
+// over the sender's number of connections.
+func (e *e2e) smtpRate(k int) float64 {
+	msg := []byte("From: support@desk.test\r\nTo: x@customer.test\r\nSubject: raw rate\r\n\r\n" + strings.Repeat("text\r\n", 300))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := 0; c < e.conns; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl, err := smtp.Dial(e.mx)
+			if err != nil {
+				e.b.Error(err)
+				return
+			}
+			defer cl.Quit()
+			for i := c; i < k; i += e.conns {
+				if err := sendOne(cl, msg); err != nil {
+					e.b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(k) / time.Since(start).Seconds()
+}
+
+func sendOne(cl *smtp.Client, msg []byte) error {
+	if err := cl.Mail("support@desk.test"); err != nil {
+		return err
+	}
+	if err := cl.Rcpt("x@customer.test"); err != nil {
+		return err
+	}
+	w, err := cl.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return cl.Reset()
+}
+
+// fetchRate is Dovecot's rate for a plain client fetching every message
+// whole, in one FETCH, as the poller does.
+func (e *e2e) fetchRate(c *imapclient.Client) float64 {
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		e.b.Fatal(err)
+	}
+	var all imap.SeqSet
+	all.AddRange(1, 0) // 1:*
+	start := time.Now()
+	cmd := c.Fetch(all, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+	n := 0
+	for {
+		msg := cmd.Next()
+		if msg == nil {
+			break
+		}
+		if _, err := msg.Collect(); err != nil {
+			e.b.Fatal(err)
+		}
+		n++
+	}
+	if err := cmd.Close(); err != nil {
+		e.b.Fatal(err)
+	}
+	c.Unselect().Wait()
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// mixedMails is a realistic mix: 70 % new tickets, 20 % replies to an
+// earlier mail of the same customer, 5 % with a 200 KB attachment, 5 % in
+// other charsets.
+func mixedMails(n int) [][]byte {
+	attachment := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("%PDF-1.4 binary "), 150<<10/16))
+	var out [][]byte
+	for i := 0; i < n; i++ {
+		date := time.Now().Format(time.RFC1123Z)
+		head := fmt.Sprintf("From: Customer %d <c%d@customer.test>\r\nTo: support@desk.test\r\nMessage-ID: <e2e-%d@customer.test>\r\nDate: %s\r\n",
+			i, i, i, date)
+		var m string
+		switch {
+		case i%20 < 4 && i >= 20: // a reply to this customer's ticket 20 mails ago
+			prev := i - 20
+			m = fmt.Sprintf("From: Customer %d <c%d@customer.test>\r\nTo: support@desk.test\r\nMessage-ID: <e2e-%d@customer.test>\r\n"+
+				"Date: %s\r\nIn-Reply-To: <e2e-%d@customer.test>\r\nSubject: Re: Question %d\r\n\r\nStill broken.\r\n\r\n"+
+				"On Mon, Customer wrote:\r\n> Question %d\r\n", prev, prev, i, date, prev, prev, prev)
+		case i%20 == 4:
+			m = head + fmt.Sprintf("Subject: Log %d\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"+
+				"--b\r\nContent-Type: text/plain\r\n\r\nLog attached.\r\n--b\r\nContent-Type: application/pdf; name=log.pdf\r\n"+
+				"Content-Transfer-Encoding: base64\r\n\r\n%s\r\n--b--\r\n", i, attachment)
+		case i%20 == 5:
+			m = head + fmt.Sprintf("Subject: =?ISO-8859-1?Q?Fr=E4ge_%d?=\r\nMIME-Version: 1.0\r\n"+
+				"Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"+
+				"Gr=FC=DFe, mein Drucker geht nicht.\r\n", i)
+		default:
+			m = head + fmt.Sprintf("Subject: Question %d\r\n\r\nHow do I reset my password? Order %d.\r\n", i, i)
+		}
+		out = append(out, []byte(m))
+	}
+	return out
+}
+
+// processUsage is a process's CPU time so far and peak resident memory.
+func processUsage(pid int) (time.Duration, int64) {
+	return procCPU(pid), procPeakRSS(pid)
+}
+
+// postgresCPU sums the CPU time of every postgres process.
+func postgresCPU() time.Duration {
+	var total time.Duration
+	procs, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, p := range procs {
+		comm, err := os.ReadFile(p)
+		if err != nil || !strings.HasPrefix(string(comm), "postgres") {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		total += procCPU(pid)
+	}
+	return total
+}
+
+// procCPU is utime+stime from /proc/PID/stat (clock ticks of 10 ms).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
+// procPeakRSS is VmHWM from /proc/PID/status, in bytes.
+func procPeakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
