@@ -13,11 +13,10 @@ import (
 // staffMail handles a message on a ticket that is, or claims to be, from an
 // agent. It reports false when the message is an ordinary customer message.
 //
-// A mail counts as an agent's only if its From is a known agent and it
-// carries a reply token issued to that agent, or the trusted receiving
-// server saw DKIM or DMARC pass for the agent's domain. Anything else that
-// claims to be an agent, or uses an agent's token, is kept as an internal
-// record flagged unverified: no command runs and the customer gets nothing.
+// A mail counts as an agent's only if its From is one known agent and it
+// proves it (see unproven). Anything else that claims to be an agent, or
+// uses an agent's token, is kept as an internal record flagged unverified:
+// no command runs, the customer gets nothing, and the agent is told.
 func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound, msgRef int64, now time.Time, how string, res *IngestResult) (bool, error) {
 	agent, err := agentByEmail(ctx, tx, in.From.Email)
 	if err != nil {
@@ -36,24 +35,8 @@ func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound
 	if err := s.attach(ctx, tx, t, in, msgRef); err != nil {
 		return true, err
 	}
-	verified, reason := false, ""
-	switch {
-	case agent == nil:
-		reason = "reply token issued to an agent, sent by a non-agent"
-	case tokOK && tok.Agent == agent.id && tok.Ticket == t.Number:
-		verified = true
-	case aligned(agent.email, in.AuthPass):
-		verified = true
-	case agentToken:
-		reason = "reply token issued to another agent"
-	default:
-		reason = "From is an agent but the mail has no token issued to them and no trusted DKIM/DMARC pass"
-	}
-	if !verified {
-		res.Ticket, res.Unverified = t.Number, true
-		res.Action = "unverified agent mail: kept as internal record (" + reason + ")"
-		return true, addEntry(ctx, tx, t.ID, entry{kind: EntryNote, body: in.Text, messageRef: msgRef,
-			data: map[string]any{"unverified": true, "reason": reason, "from": in.From.Email}}, now)
+	if reason := s.unproven(agent, t, tok, tokOK, in, now); reason != "" {
+		return true, s.refuseAgentMail(ctx, tx, t, agent, tok, in, msgRef, reason, now, res)
 	}
 	res.Ticket = t.Number
 
@@ -119,6 +102,63 @@ func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound
 	}
 	return true, s.queue(ctx, tx, now, outMail{ticket: t, template: TemplateCommandReceipt, to: agent.address,
 		agentID: agent.id, inReplyTo: in.MessageID, data: map[string]any{"Changes": changes, "AuthorID": agent.id}})
+}
+
+// unproven says why a mail claiming to be an agent's does not prove it, or
+// "" when it does: a reply token issued to that agent for this ticket and
+// not expired, or a DKIM/DMARC pass for the agent's domain, or both when
+// the operator requires both (AgentAuthBoth).
+func (s *Store) unproven(agent *staff, t *Ticket, tok ReplyToken, tokOK bool, in *Inbound, now time.Time) string {
+	if agent == nil {
+		return "reply token issued to an agent, sent by a non-agent"
+	}
+	if in.FromCount > 1 {
+		return "the From line names more than one address"
+	}
+	tokenProves, tokenWhy := false, "no reply token issued to them"
+	switch {
+	case tokOK && tok.Agent == agent.id && tok.Ticket == t.Number && !tok.Expired(now):
+		tokenProves = true
+	case tokOK && tok.Agent == agent.id && tok.Ticket == t.Number:
+		tokenWhy = "their reply token for this ticket has expired"
+	case tokOK && tok.Agent != 0:
+		tokenWhy = "a reply token issued to another agent or ticket"
+	}
+	dkimProves := aligned(agent.email, in.AuthPass)
+	switch {
+	case s.agentAuth == AgentAuthBoth && !tokenProves:
+		return tokenWhy + " (this desk requires a token and DKIM)"
+	case s.agentAuth == AgentAuthBoth && !dkimProves:
+		return "no DKIM signature of their domain (this desk requires a token and DKIM)"
+	case !tokenProves && !dkimProves:
+		return tokenWhy + ", and no DKIM/DMARC pass for their domain"
+	}
+	return ""
+}
+
+// refuseAgentMail keeps a mail that claims to be an agent's and cannot
+// prove it as a flagged internal note: no command runs, the customer gets
+// nothing, and the agent it claims to be (or whose token it carries) is
+// told why, at most once an hour, so a real agent knows how to act.
+func (s *Store) refuseAgentMail(ctx context.Context, tx pgx.Tx, t *Ticket, agent *staff, tok ReplyToken, in *Inbound, msgRef int64,
+	reason string, now time.Time, res *IngestResult) error {
+	res.Ticket, res.Unverified = t.Number, true
+	res.Action = "unverified agent mail: kept as internal record (" + reason + ")"
+	if err := addEntry(ctx, tx, t.ID, entry{kind: EntryNote, body: in.Text, messageRef: msgRef,
+		data: map[string]any{"unverified": true, "reason": reason, "from": in.From.Email}}, now); err != nil {
+		return err
+	}
+	id := tok.Agent
+	if agent != nil {
+		id = agent.id
+	}
+	list, err := agentsWhere(ctx, tx, `a.id = $1`, id)
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	return s.queueDigest(ctx, tx, now, list, digestMail{key: fmt.Sprintf("unverified:%d", t.Number), template: TemplateUnverified,
+		ticket: t, data: map[string]any{"Reason": reason, "Claimed": in.From.Display()},
+		item: fmt.Sprintf("%s: %s", in.From.Email, reason), period: time.Hour})
 }
 
 // attach links a stored message to a ticket and remembers its Message-ID.

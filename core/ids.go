@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // SubjectTag is how a ticket number appears in a subject line.
@@ -80,22 +81,34 @@ func DigestKey(raw []byte) string {
 
 // ReplyToken identifies a ticket and, for agents, the agent it was issued to.
 // It travels in the recipient address (support+TOKEN@domain) and is signed so
-// nobody can mint one for a ticket or an agent they were never sent.
+// nobody can mint one for a ticket or an agent they were never sent. An
+// agent's token expires: it is a credential, and a copy of a forwarded
+// notification must not work for good. Every mail to an agent carries a
+// fresh one.
 type ReplyToken struct {
 	Ticket int64
-	Agent  int64 // 0 for customers and collaborators
+	Agent  int64     // 0 for customers and collaborators
+	Until  time.Time // agents' tokens only: the last day it is good for
 }
+
+// DefaultTokenLifetime is how long an agent's reply token is good for.
+const DefaultTokenLifetime = 30 * 24 * time.Hour
 
 var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // MintToken signs t. The result is lower case because mail systems may fold
-// the case of local parts.
+// the case of local parts. An agent's token carries its expiry as a day
+// number.
 func (s *Store) MintToken(t ReplyToken) string {
 	body := fmt.Sprintf("%d-%d", t.Ticket, t.Agent)
+	if t.Agent != 0 {
+		body += fmt.Sprintf("-%d", t.Until.Unix()/86400)
+	}
 	return body + "-" + s.tokenMAC(body)
 }
 
-// ParseToken checks a token's signature and returns what it names.
+// ParseToken checks a token's signature and returns what it names. Whether
+// an agent's token is still good is Expired's question.
 func (s *Store) ParseToken(token string) (ReplyToken, bool) {
 	token = strings.ToLower(token)
 	i := strings.LastIndexByte(token, '-')
@@ -106,15 +119,26 @@ func (s *Store) ParseToken(token string) (ReplyToken, bool) {
 	if !hmac.Equal([]byte(mac), []byte(s.tokenMAC(body))) {
 		return ReplyToken{}, false
 	}
-	tk, ag, ok := strings.Cut(body, "-")
-	if !ok {
+	parts := strings.Split(body, "-")
+	if len(parts) < 2 || len(parts) > 3 {
 		return ReplyToken{}, false
 	}
 	var t ReplyToken
-	var err1, err2 error
-	t.Ticket, err1 = strconv.ParseInt(tk, 10, 64)
-	t.Agent, err2 = strconv.ParseInt(ag, 10, 64)
-	return t, err1 == nil && err2 == nil
+	var err1, err2, err3 error
+	t.Ticket, err1 = strconv.ParseInt(parts[0], 10, 64)
+	t.Agent, err2 = strconv.ParseInt(parts[1], 10, 64)
+	if len(parts) == 3 {
+		var day int64
+		day, err3 = strconv.ParseInt(parts[2], 10, 64)
+		t.Until = time.Unix((day+1)*86400-1, 0) // good through that day
+	}
+	return t, err1 == nil && err2 == nil && err3 == nil
+}
+
+// Expired reports whether an agent's token is past its day, or carries
+// none (tokens minted before expiry existed).
+func (t ReplyToken) Expired(now time.Time) bool {
+	return t.Agent != 0 && (t.Until.IsZero() || now.After(t.Until))
 }
 
 func (s *Store) tokenMAC(body string) string {

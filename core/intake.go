@@ -50,9 +50,12 @@ type Inbound struct {
 	// the text after them; they count only in mail from a verified agent.
 	Commands    []Command
 	CommandRest string
-	// AuthPass lists domains for which the trusted receiving server's
-	// Authentication-Results show DKIM or DMARC pass.
+	// AuthPass lists domains for which DKIM or DMARC passed: in the trusted
+	// receiving server's Authentication-Results, or checked by intake itself.
 	AuthPass []string
+	// FromCount is how many addresses the From line names; a mail from
+	// several proves no one agent sent it.
+	FromCount int
 	// Undeliverable lists addresses a hard bounce says we must stop mailing.
 	Undeliverable []string
 	// Quiet stores and threads without sending anything: for backlog imports.

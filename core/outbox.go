@@ -34,6 +34,7 @@ const (
 	TemplateSMTPOutage         = "smtp_outage"
 	TemplateSpamDigest         = "spam_digest"
 	TemplateRateLimited        = "rate_limited"
+	TemplateUnverified         = "unverified_agent_mail"
 )
 
 // Templates lists every template name; mailout checks its set against it.
@@ -41,7 +42,7 @@ var Templates = []string{
 	TemplateAck, TemplateNewTicketAlert, TemplateCustomerReplyAlert, TemplateResponse, TemplateAssigned,
 	TemplateSLAWarning, TemplateSLABreach, TemplateResolved, TemplateCommandReceipt, TemplateCommandError,
 	TemplateQuarantineAlert, TemplateStallAlert, TemplateNote, TemplateDeliveryFailed, TemplateSenderFlood,
-	TemplateSMTPOutage, TemplateSpamDigest, TemplateRateLimited,
+	TemplateSMTPOutage, TemplateSpamDigest, TemplateRateLimited, TemplateUnverified,
 }
 
 // outMail is a mail about to be queued in the outbox.
@@ -123,7 +124,11 @@ func (s *Store) buildRow(m outMail, now time.Time) (outboxRow, error) {
 		if t.Assignee != nil {
 			data["Assignee"] = t.Assignee.Display()
 		}
-		data["ReplyToken"] = s.MintToken(ReplyToken{Ticket: t.Number, Agent: m.agentID})
+		tok := ReplyToken{Ticket: t.Number, Agent: m.agentID}
+		if m.agentID != 0 {
+			tok.Until = now.Add(s.tokenLifetime)
+		}
+		data["ReplyToken"] = s.MintToken(tok)
 		if m.agentID == 0 && s.statusBase != "" {
 			// Every customer mail links to the ticket's read-only status page.
 			data["StatusURL"] = s.statusBase + "/status/" + s.StatusToken(t.Number, now.Add(StatusLinkLifetime))

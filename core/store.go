@@ -27,6 +27,10 @@ type Store struct {
 	reopen time.Duration
 	// statusBase is the status pages' base URL, without a trailing slash.
 	statusBase string
+	// tokenLifetime is how long an agent's reply token is good for, and
+	// agentAuth what proves an agent's mail (see Options).
+	tokenLifetime time.Duration
+	agentAuth     AgentAuth
 
 	suppressedByBudget atomic.Int64
 }
@@ -45,7 +49,24 @@ type Options struct {
 	// StatusBaseURL is where the status pages are served, e.g.
 	// "https://help.example.com"; empty leaves status links out of mail.
 	StatusBaseURL string
+	// TokenLifetime: an agent's reply token is good this long (zero: 30 days).
+	TokenLifetime time.Duration
+	// AgentAuth says what proves a mail is an agent's (zero: AgentAuthEither).
+	AgentAuth AgentAuth
 }
+
+// AgentAuth is what proves a mail claiming to be an agent's.
+type AgentAuth string
+
+// The ways an agent's mail is proven.
+const (
+	// AgentAuthEither: a reply token issued to the agent for the ticket,
+	// or a DKIM (or DMARC) pass for the agent's domain.
+	AgentAuthEither AgentAuth = "token-or-dkim"
+	// AgentAuthBoth: the token and the DKIM pass, so a leaked token alone
+	// runs nothing.
+	AgentAuthBoth AgentAuth = "token+dkim"
+)
 
 // Budget caps automatic mail (everything but agents' responses) to one
 // recipient and about one ticket within a window: a loop with a machine we
@@ -95,8 +116,14 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.ReopenWindow <= 0 {
 		opts.ReopenWindow = DefaultReopenWindow
 	}
+	if opts.TokenLifetime <= 0 {
+		opts.TokenLifetime = DefaultTokenLifetime
+	}
+	if opts.AgentAuth == "" {
+		opts.AgentAuth = AgentAuthEither
+	}
 	return &Store{pool: pool, domain: opts.Domain, secret: opts.Secret, budget: opts.Budget, reopen: opts.ReopenWindow,
-		statusBase: strings.TrimRight(opts.StatusBaseURL, "/")}, nil
+		statusBase: strings.TrimRight(opts.StatusBaseURL, "/"), tokenLifetime: opts.TokenLifetime, agentAuth: opts.AgentAuth}, nil
 }
 
 // Close releases every connection.

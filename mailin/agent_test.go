@@ -52,7 +52,11 @@ func (d *desk) deliver(headers, body string) Outcome {
 
 // token is the reply token a ticket mail to this agent (or customer) carries.
 func (d *desk) token(ticket int64, agentEmail string) string {
-	return d.s.MintToken(core.ReplyToken{Ticket: ticket, Agent: d.agents[agentEmail]})
+	tok := core.ReplyToken{Ticket: ticket, Agent: d.agents[agentEmail]}
+	if tok.Agent != 0 {
+		tok.Until = d.now.Add(core.DefaultTokenLifetime)
+	}
+	return d.s.MintToken(tok)
 }
 
 // agentReply is a reply from an agent to a ticket mail addressed to them.

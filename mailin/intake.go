@@ -33,6 +33,9 @@ type Intake struct {
 	// TrustedAuthServID is the authserv-id of our receiving server; only its
 	// topmost Authentication-Results header can vouch for an agent's mail.
 	TrustedAuthServID string
+	// DKIM verifies agents' DKIM signatures itself; nil leaves proof to the
+	// trusted Authentication-Results and reply tokens.
+	DKIM *DKIMCheck
 	// Spam judges spam; nil takes every message as it comes.
 	Spam   *SpamCheck
 	Limits Limits
@@ -280,8 +283,9 @@ func (in *Intake) Prepare(src Source, raw []byte) (*Prepared, error) {
 	}
 	msg.Commands, msg.CommandRest = ParseCommands(msg.Text)
 	auth := ReadAuthResults(p.Header.Values("Authentication-Results"), in.TrustedAuthServID)
-	msg.AuthPass = auth.Pass
 	_, fromDomain, _ := strings.Cut(p.From.Email, "@")
+	msg.AuthPass = append(auth.Pass, in.DKIM.pass(fromDomain, raw)...)
+	msg.FromCount = p.FromCount
 	msg.Forged = auth.Forged(fromDomain)
 	verdict, unscanned := in.Spam.judge(p, raw)
 	applySpam(msg, verdict, unscanned)

@@ -45,6 +45,7 @@ type Parsed struct {
 	InReplyTo  []string
 	References []string
 	From       core.Address
+	FromCount  int // addresses on the From line
 	To, Cc     []core.Address
 	Recipients []string // To, Cc, Delivered-To, X-Original-To: where it was sent
 	Subject    string
@@ -85,7 +86,7 @@ func Parse(raw []byte, lim Limits) (*Parsed, error) {
 	p.References = msgIDs(h, "References")
 	p.Subject = decodedText(h, "Subject")
 	if from := addresses(h, "From"); len(from) > 0 {
-		p.From = from[0]
+		p.From, p.FromCount = from[0], len(from)
 	} else if sender := addresses(h, "Sender"); len(sender) > 0 {
 		p.From = sender[0]
 	}

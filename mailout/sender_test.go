@@ -261,7 +261,7 @@ func TestResponseCarriesAgentsAttachments(t *testing.T) {
 		"Content-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--x--\r\n"
 	if _, err := coretest.Ingest(context.Background(), s, &core.Inbound{Mailbox: "support", MessageID: "admin-1@desk.test",
 		From: core.Address{Email: "admin@desk.test"}, Subject: "Re: trackpad", Text: "Here is the driver.", CommandRest: "Here is the driver.",
-		Class: core.ClassHuman, Raw: []byte(raw), ReplyToken: s.MintToken(core.ReplyToken{Ticket: n, Agent: admin})}, clk.Now()); err != nil {
+		Class: core.ClassHuman, Raw: []byte(raw), ReplyToken: s.MintToken(core.ReplyToken{Ticket: n, Agent: admin, Until: clk.Now().Add(time.Hour)})}, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	startSender(t, s, sink, clk)

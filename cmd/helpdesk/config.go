@@ -36,6 +36,16 @@ type Config struct {
 	// TrustedAuthServID is the authserv-id our receiving MTA writes in
 	// Authentication-Results; see docs/operations.md.
 	TrustedAuthServID string `toml:"trusted_authserv_id"`
+	// TrustAuthResults declares that the MX writes Authentication-Results
+	// with that id on every message and strips any a sender planted;
+	// without it no such header is believed.
+	TrustAuthResults bool `toml:"trust_authentication_results"`
+	// VerifyDKIM: helpdesk checks agents' DKIM signatures itself.
+	VerifyDKIM bool `toml:"verify_dkim"`
+	// AgentAuth: "token-or-dkim" (default) or "token+dkim".
+	AgentAuth string `toml:"agent_auth"`
+	// TokenLifetime: how long an agent's reply token is good (default 720h).
+	TokenLifetime time.Duration `toml:"token_lifetime"`
 
 	SMTP        SMTPConfig      `toml:"smtp"`
 	Mailboxes   []MailboxConfig `toml:"mailboxes"`

@@ -233,7 +233,31 @@ func (c *Config) validate() error {
 	if len(c.Mailboxes) > 0 && c.SMTP.Host == "" {
 		return c.errorAt("smtp.host", "mailboxes are configured but no SMTP server to answer from")
 	}
+	if err := c.validateTrust(); err != nil {
+		return err
+	}
 	return c.validateSpam()
+}
+
+// validateTrust checks how agents' mail is proven, and warns when an
+// authserv-id is configured but not declared trustworthy.
+func (c *Config) validateTrust() error {
+	switch core.AgentAuth(c.AgentAuth) {
+	case "", core.AgentAuthEither, core.AgentAuthBoth:
+	default:
+		return c.errorAt("agent_auth", "agent_auth must be %q or %q, not %q", core.AgentAuthEither, core.AgentAuthBoth, c.AgentAuth)
+	}
+	if core.AgentAuth(c.AgentAuth) == core.AgentAuthBoth && !c.VerifyDKIM && !c.TrustAuthResults {
+		return c.errorAt("agent_auth", "token+dkim needs a DKIM result: set verify_dkim, or trust_authentication_results with trusted_authserv_id")
+	}
+	if c.TrustAuthResults && c.TrustedAuthServID == "" {
+		return c.errorAt("trust_authentication_results", "set trusted_authserv_id to the id your MX writes")
+	}
+	if c.TrustedAuthServID != "" && !c.TrustAuthResults {
+		c.Warnings = append(c.Warnings, c.errorAt("trusted_authserv_id",
+			"ignored until trust_authentication_results = true declares that your MX writes and strips Authentication-Results (docs/operations.md)").Error())
+	}
+	return nil
 }
 
 func (c *Config) validateSpam() error {

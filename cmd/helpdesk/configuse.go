@@ -115,7 +115,7 @@ func (c *Config) SMTPSettings() mailout.SMTPConfig {
 // StoreOptions are the core options the config sets.
 func (c *Config) StoreOptions() core.Options {
 	o := core.Options{Domain: c.Domain, Secret: []byte(c.Secret), ReopenWindow: c.Limits.ReopenWindow, StatusBaseURL: c.StatusURL,
-		Budget: core.DefaultBudget}
+		Budget: core.DefaultBudget, TokenLifetime: c.TokenLifetime, AgentAuth: core.AgentAuth(c.AgentAuth)}
 	for _, set := range []struct {
 		from int
 		to   *int
@@ -181,4 +181,30 @@ func (c *Config) SpamCheck() *mailin.SpamCheck {
 		return nil
 	}
 	return sc
+}
+
+// AuthServID is the authserv-id whose Authentication-Results intake
+// believes: none unless the operator declared that the MX writes and
+// strips them (a header a sender planted would otherwise count).
+func (c *Config) AuthServID() string {
+	if !c.TrustAuthResults {
+		return ""
+	}
+	return c.TrustedAuthServID
+}
+
+// DKIMCheck is intake's own DKIM verification of agents' mail, if enabled.
+func (c *Config) DKIMCheck() *mailin.DKIMCheck {
+	if !c.VerifyDKIM {
+		return nil
+	}
+	seen := map[string]bool{}
+	dc := &mailin.DKIMCheck{}
+	for _, a := range c.Agents {
+		if _, d, ok := strings.Cut(strings.ToLower(a.Email), "@"); ok && !seen[d] {
+			seen[d] = true
+			dc.Domains = append(dc.Domains, d)
+		}
+	}
+	return dc
 }

@@ -30,6 +30,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return &exitError{78, err}
 	}
 	log := newLogger(stderr, cfg.LogFormat)
+	for _, w := range cfg.Warnings {
+		log.Warn("config", "warning", w)
+	}
 	return serve(ctx, cfg, log)
 }
 

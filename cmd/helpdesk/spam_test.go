@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -86,5 +88,29 @@ func TestMessagesFindsUnthreadedMail(t *testing.T) {
 	id := strconv.Itoa(int(list[0]["id"].(float64)))
 	if out, _ := runCLI(t, "", "messages", "show", id, "-config", cfg); out != invoice {
 		t.Errorf("messages show gave %q", out)
+	}
+}
+
+// An authserv-id alone is not believed: the operator must declare that the
+// MX writes and strips Authentication-Results, and check-config says so.
+func TestAuthResultsTrustNeedsDeclaration(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "h.toml")
+	os.WriteFile(path, []byte("trusted_authserv_id = \"mx.example.com\"\n"), 0o600)
+	out, err := runCLI(t, "", "check-config", path)
+	if err != nil || !strings.Contains(out, "trust_authentication_results") {
+		t.Errorf("check-config: %v\n%s", err, out)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil || cfg.AuthServID() != "" {
+		t.Errorf("undeclared authserv-id believed: %q (%v)", cfg.AuthServID(), err)
+	}
+	os.WriteFile(path, []byte("trusted_authserv_id = \"mx.example.com\"\ntrust_authentication_results = true\n"), 0o600)
+	if cfg, err := LoadConfig(path); err != nil || cfg.AuthServID() != "mx.example.com" {
+		t.Errorf("declared authserv-id not believed (%v)", err)
+	}
+	os.WriteFile(path, []byte("agent_auth = \"token+dkim\"\n"), 0o600)
+	if _, err := runCLI(t, "", "check-config", path); exitCode(err) != 78 || !strings.Contains(fmt.Sprint(err), "needs a DKIM result") {
+		t.Errorf("token+dkim without a DKIM source accepted: %v", err)
 	}
 }
