@@ -170,14 +170,6 @@ type clock struct {
 	responded bool          // first response given: its target no longer counts
 }
 
-// consumed is the business time on the clock at now.
-func (c clock) consumed(p *plan, now time.Time) time.Duration {
-	if c.since == nil {
-		return c.base
-	}
-	return c.base + p.sched.Between(*c.since, now)
-}
-
 // when returns the instant the clock reaches offset, or nil if it is stopped.
 // An offset already passed gives a time in the past.
 func (c clock) when(p *plan, offset time.Duration) *time.Time {

@@ -73,10 +73,10 @@ func TestPollerTakesEachMessageOnceAcrossRestarts(t *testing.T) {
 		acct.Append(t, c, "INBOX", testMail(i, now))
 	}
 	stop = runPoller(t, s, acct, "INBOX")
-	list := waitTickets(t, s, 5)
+	waitTickets(t, s, 5)
 	time.Sleep(500 * time.Millisecond) // room for a wrong duplicate to appear
 	stop()
-	list = waitTickets(t, s, 0)
+	list := waitTickets(t, s, 0)
 	if len(list) != 5 {
 		t.Fatalf("got %d tickets, want 5", len(list))
 	}
@@ -151,10 +151,10 @@ func TestUIDValidityChangeRereadsWithoutDuplicatesOrOldAcks(t *testing.T) {
 	acct.Append(t, c, "Support", testMail(4, time.Now().Add(time.Minute)))
 
 	stop = runPoller(t, s, acct, "Support")
-	list := waitTickets(t, s, 4)
+	waitTickets(t, s, 4)
 	time.Sleep(300 * time.Millisecond)
 	stop()
-	list = waitTickets(t, s, 0)
+	list := waitTickets(t, s, 0)
 	if len(list) != 4 {
 		t.Fatalf("got %d tickets, want 4 (2 old kept once, 1 old unseen, 1 new)", len(list))
 	}

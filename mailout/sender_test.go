@@ -117,7 +117,7 @@ func TestTemporaryFailureRetriedThenDeliveredOnce(t *testing.T) {
 	sink := mailouttest.Start(t)
 	clk := &clock{t: time.Now()}
 	ingestGreg(t, s, clk.Now())
-	sink.FailNext(mailouttest.TempFail, mailouttest.TempFail, mailouttest.Drop)
+	sink.FailNext(mailouttest.TempFail, mailouttest.TempFail, mailouttest.ErrDrop)
 	startSender(t, s, sink, clk)
 	// Each failed mail waits out its backoff; move the clock past it.
 	deadline := time.Now().Add(15 * time.Second)

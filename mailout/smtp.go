@@ -32,10 +32,9 @@ type SMTPConfig struct {
 
 // conn is one SMTP connection, reused across messages.
 type conn struct {
-	cfg    SMTPConfig
-	c      *smtp.Client
-	used   time.Time
-	nsends int
+	cfg  SMTPConfig
+	c    *smtp.Client
+	used time.Time
 }
 
 func (k *conn) dial() error {

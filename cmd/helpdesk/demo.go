@@ -272,7 +272,7 @@ func (d *demoScript) run() error {
 	if m, err := d.expect(demoGreg, tag); err != nil {
 		return err
 	} else if !strings.Contains(m.Body, "not an emergency") {
-		return fmt.Errorf("Greg did not get the admin's explanation")
+		return fmt.Errorf("demo: Greg did not get the admin's explanation")
 	}
 
 	d.say("\n3. Garnet re-enables the trackpad, documents the fix and closes the ticket.")
@@ -285,7 +285,7 @@ func (d *demoScript) run() error {
 	if m, err := d.expect(demoGreg, tag); err != nil {
 		return err
 	} else if !strings.Contains(m.Body, "Device Manager") {
-		return fmt.Errorf("Greg did not get Garnet's fix")
+		return fmt.Errorf("demo: Greg did not get Garnet's fix")
 	}
 	closed, err := d.s.ListTickets(d.ctx, core.TicketFilter{Status: core.StatusClosed})
 	if err != nil || len(closed) != 1 || closed[0].Number != greg {
@@ -326,7 +326,7 @@ func (d *demoScript) run() error {
 	if m, err := d.expect(demoJane, core.SubjectTag(jane)); err != nil {
 		return err
 	} else if !strings.Contains(m.Body, "portal is being restored") {
-		return fmt.Errorf("Jane did not get the admin's answer")
+		return fmt.Errorf("demo: Jane did not get the admin's answer")
 	}
 
 	for _, n := range []int64{greg, jane} {

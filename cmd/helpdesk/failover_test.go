@@ -50,10 +50,10 @@ func TestTwoDaemonsOneDatabase(t *testing.T) {
 		r.support.Append(t, c, "INBOX", customerMail(fmt.Sprintf("B%d <b%d@example.org>", i, i), "support@desk.test",
 			fmt.Sprintf("Second %d", i), fmt.Sprintf("fo-b-%d@example.org", i), "Hello."))
 	}
-	list := r.waitTickets(20)
+	r.waitTickets(20)
 	took := time.Since(start)
 	time.Sleep(time.Second)
-	list = r.tickets("")
+	list := r.tickets("")
 	if !bytes.Contains(logs.Bytes(), []byte("message delivered")) {
 		t.Errorf("the second daemon never took over")
 	}

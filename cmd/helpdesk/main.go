@@ -5,18 +5,50 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"helpdesk/core"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+var version = ""
+
+// buildVersion is the version set with -ldflags "-X main.version=…", else
+// the module version or VCS revision Go recorded in the binary.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	return "dev-" + rev[:min(12, len(rev))] + dirty
+}
 
 const usage = `helpdesk: an email-driven help desk
 
@@ -69,6 +101,14 @@ func main() {
 
 // run is the whole program; tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, stdin, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // "helpdesk SUB --help" printed its usage, as asked
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return &exitError{2, errors.New("no command")}
@@ -102,7 +142,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "agent":
 		return cmdAgent(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintf(stdout, "helpdesk %s (schema %d)\n", version, core.SchemaVersion())
+		fmt.Fprintf(stdout, "helpdesk %s (schema %d)\n", buildVersion(), core.SchemaVersion())
 		return nil
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

@@ -105,14 +105,3 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 	}
 	return total, nil
 }
-
-func wrap(s string) string {
-	var b strings.Builder
-	for len(s) > 76 {
-		b.WriteString(s[:76])
-		b.WriteString("\r\n")
-		s = s[76:]
-	}
-	b.WriteString(s)
-	return b.String()
-}

@@ -122,7 +122,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			"Copy helpdesk.example.toml to helpdesk.toml, set your IMAP mailboxes, SMTP server and agents, " +
 			"check it with `helpdesk check-config helpdesk.toml`, and restart.")
 	}
-	log.Info("helpdesk running", "version", version, "mailboxes", len(cfg.Mailboxes), "smtp", cfg.SMTP.Host != "")
+	log.Info("helpdesk running", "version", buildVersion(), "mailboxes", len(cfg.Mailboxes), "smtp", cfg.SMTP.Host != "")
 	<-ctx.Done()
 	log.Info("shutting down")
 	background.Wait()

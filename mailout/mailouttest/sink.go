@@ -163,8 +163,8 @@ func (s *Sink) FailRcpt(rcpt string, errs ...error) {
 var (
 	TempFail = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	PermFail = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
-	// Drop closes the connection in the middle of DATA.
-	Drop = errors.New("drop connection")
+	// ErrDrop closes the connection in the middle of DATA.
+	ErrDrop = errors.New("drop connection")
 )
 
 // Mails returns what the sink accepted so far.
@@ -246,7 +246,7 @@ func (x *session) Data(r io.Reader) error {
 	if reply != nil {
 		s.refused++
 		s.mu.Unlock()
-		if reply == Drop {
+		if reply == ErrDrop {
 			x.conn.Conn().Close()
 			return errors.New("dropped")
 		}
