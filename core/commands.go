@@ -301,7 +301,11 @@ func (s *Store) assign(ctx context.Context, tx pgx.Tx, t *Ticket, to *staff, by 
 		if by.name != "" {
 			data["By"] = by.name
 		}
-		if err := s.queue(ctx, tx, now, outMail{ticket: fresh, template: TemplateAssigned, to: to.address, agentID: to.id, data: data}); err != nil {
+		mail := outMail{ticket: fresh, template: TemplateAssigned, to: to.address, agentID: to.id, data: data}
+		if err := s.withRequestFiles(ctx, tx, &mail, t.ID, now); err != nil {
+			return "", err
+		}
+		if err := s.queue(ctx, tx, now, mail); err != nil {
 			return "", err
 		}
 	}

@@ -154,6 +154,8 @@ type Entry struct {
 	Body      string         `json:"body,omitempty"`
 	Data      map[string]any `json:"data,omitempty"`
 	CreatedAt time.Time      `json:"created_at"`
+	// Attachments are the files of the message the entry records.
+	Attachments []Attachment `json:"attachments,omitempty"`
 }
 
 // Thread is a ticket with its entries, oldest first.

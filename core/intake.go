@@ -303,11 +303,14 @@ func (s *Store) appendCustomerMessage(ctx context.Context, tx pgx.Tx, t *Ticket,
 	if in.Quiet || t.Assignee == nil {
 		return nil
 	}
-	return s.queue(ctx, tx, now, outMail{
-		ticket: t, template: TemplateCustomerReplyAlert, to: *t.Assignee, agentID: t.assigneeID,
-		inReplyTo: in.MessageID,
-		data:      map[string]any{"From": in.From.Display(), "Body": excerpt(in.Text)},
-	})
+	alert := outMail{ticket: t, template: TemplateCustomerReplyAlert, to: *t.Assignee, agentID: t.assigneeID,
+		inReplyTo: in.MessageID, data: map[string]any{"From": in.From.Display(), "Body": excerpt(in.Text)}}
+	files, err := filesOf(ctx, tx, []int64{msgRef})
+	if err != nil {
+		return err
+	}
+	s.withFiles(&alert, msgRef, files[msgRef], now)
+	return s.queue(ctx, tx, now, alert)
 }
 
 // roundRobin assigns a new ticket to the next member of an auto-assigning

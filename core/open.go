@@ -331,6 +331,14 @@ func (s *Store) mailNewTickets(ctx context.Context, tx pgx.Tx, drafts []*draft, 
 	if err != nil {
 		return err
 	}
+	refs := make([]int64, len(drafts))
+	for i, d := range drafts {
+		refs[i] = d.ref
+	}
+	files, err := filesOf(ctx, tx, refs)
+	if err != nil {
+		return err
+	}
 	var mails []outboxRow
 	var events entryBatch
 	var alert alertees
@@ -367,8 +375,10 @@ func (s *Store) mailNewTickets(ctx context.Context, tx pgx.Tx, drafts []*draft, 
 			continue
 		}
 		for _, a := range to {
-			row, err := s.buildRow(outMail{ticket: t, template: TemplateNewTicketAlert, to: a.addr, agentID: a.id, inReplyTo: m.MessageID,
-				data: map[string]any{"From": m.From.Display(), "Body": excerpt(m.Text)}}, now)
+			alert := outMail{ticket: t, template: TemplateNewTicketAlert, to: a.addr, agentID: a.id, inReplyTo: m.MessageID,
+				data: map[string]any{"From": m.From.Display(), "Body": excerpt(m.Text)}}
+			s.withFiles(&alert, d.ref, files[d.ref], now)
+			row, err := s.buildRow(alert, now)
 			if err != nil {
 				return err
 			}

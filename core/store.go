@@ -31,6 +31,8 @@ type Store struct {
 	// agentAuth what proves an agent's mail (see Options).
 	tokenLifetime time.Duration
 	agentAuth     AgentAuth
+	// attachLimit: customer files up to this total travel with agents' mail.
+	attachLimit int64
 
 	suppressedByBudget atomic.Int64
 }
@@ -53,6 +55,9 @@ type Options struct {
 	TokenLifetime time.Duration
 	// AgentAuth says what proves a mail is an agent's (zero: AgentAuthEither).
 	AgentAuth AgentAuth
+	// AttachLimit: agents' mail carries a customer's files up to this total
+	// size, and lists them with download links above it (zero: 10 MB).
+	AttachLimit int64
 }
 
 // AgentAuth is what proves a mail claiming to be an agent's.
@@ -122,8 +127,12 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.AgentAuth == "" {
 		opts.AgentAuth = AgentAuthEither
 	}
+	if opts.AttachLimit <= 0 {
+		opts.AttachLimit = DefaultAttachLimit
+	}
 	return &Store{pool: pool, domain: opts.Domain, secret: opts.Secret, budget: opts.Budget, reopen: opts.ReopenWindow,
-		statusBase: strings.TrimRight(opts.StatusBaseURL, "/"), tokenLifetime: opts.TokenLifetime, agentAuth: opts.AgentAuth}, nil
+		statusBase: strings.TrimRight(opts.StatusBaseURL, "/"), tokenLifetime: opts.TokenLifetime, agentAuth: opts.AgentAuth,
+		attachLimit: opts.AttachLimit}, nil
 }
 
 // Close releases every connection.

@@ -186,7 +186,9 @@ func (s *Store) ShowTicket(ctx context.Context, number int64) (*Thread, error) {
 		return nil, fmt.Errorf("ticket %d: %w", number, ErrNotFound)
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT e.id, e.kind, e.event, coalesce(a.name, c.email, 'system'), e.body, e.data, e.created_at
+		SELECT e.id, e.kind, e.event, coalesce(a.name, c.email, 'system'), e.body, e.data, e.created_at,
+			coalesce((SELECT json_agg(json_build_object('filename', f.filename, 'content_type', f.content_type, 'size', f.size,
+				'inline', f.inline) ORDER BY f.id) FROM attachments f WHERE f.message_ref = e.message_ref), '[]')
 		FROM entries e
 		LEFT JOIN agents a ON a.id = e.agent_id
 		LEFT JOIN customers c ON c.id = e.customer_id
@@ -196,8 +198,11 @@ func (s *Store) ShowTicket(ctx context.Context, number int64) (*Thread, error) {
 	}
 	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
 		var e Entry
-		var data []byte
-		if err := r.Scan(&e.ID, &e.Kind, &e.Event, &e.Author, &e.Body, &data, &e.CreatedAt); err != nil {
+		var data, files []byte
+		if err := r.Scan(&e.ID, &e.Kind, &e.Event, &e.Author, &e.Body, &data, &e.CreatedAt, &files); err != nil {
+			return e, err
+		}
+		if err := json.Unmarshal(files, &e.Attachments); err != nil {
 			return e, err
 		}
 		if err := json.Unmarshal(data, &e.Data); err != nil {

@@ -66,14 +66,18 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 	h.Set("X-Auto-Response-Suppress", "All")
 	h.Set(core.LoopHeader, domain)
 
-	// A response carries the files the agent attached; a command error
-	// carries the agent's whole mail, so they can fix it and send it again.
-	var files []attachment
+	// A response carries the files the agent attached, and agents' alerts
+	// the customer's; a command error carries the agent's whole mail, so
+	// they can fix it and send it again.
+	var files []File
 	if m.Original != nil {
-		if m.Template == core.TemplateResponse {
-			files = attachmentsOf(m.Original)
-		} else {
-			files = []attachment{{name: "original.eml", contentType: "message/rfc822", data: m.Original}}
+		switch m.Template {
+		case core.TemplateResponse, core.TemplateNewTicketAlert, core.TemplateCustomerReplyAlert, core.TemplateAssigned:
+			// The files of the mail it is about: the agent's to the
+			// customer, the customer's to the agents.
+			files = Files(m.Original)
+		default:
+			files = []File{{Name: "original.eml", ContentType: "message/rfc822", Data: m.Original}}
 		}
 	}
 	var buf bytes.Buffer
@@ -101,16 +105,16 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 	}
 	for _, f := range files {
 		var ah mail.AttachmentHeader
-		ah.Set("Content-Type", f.contentType)
-		ah.SetFilename(oneLine(f.name))
-		if f.contentType != "message/rfc822" {
+		ah.Set("Content-Type", f.ContentType)
+		ah.SetFilename(oneLine(f.Name))
+		if f.ContentType != "message/rfc822" {
 			ah.Set("Content-Transfer-Encoding", "base64")
 		}
 		aw, err := w.CreateAttachment(ah)
 		if err != nil {
 			return nil, Envelope{}, err
 		}
-		if _, err := aw.Write(f.data); err != nil {
+		if _, err := aw.Write(f.Data); err != nil {
 			return nil, Envelope{}, err
 		}
 		if err := aw.Close(); err != nil {
@@ -148,18 +152,20 @@ func normaliseNewlines(s string) string {
 	return strings.ReplaceAll(s, "\n", "\r\n")
 }
 
-type attachment struct {
-	name, contentType string
-	data              []byte
+// File is a file attached to a message, decoded.
+type File struct {
+	Name, ContentType string
+	Data              []byte
 }
 
-// attachmentsOf returns the attached files of a message, decoded.
-func attachmentsOf(raw []byte) []attachment {
+// Files returns the attached files of a raw message, decoded; inline parts
+// (signature images) are not files.
+func Files(raw []byte) []File {
 	r, err := mail.CreateReader(bytes.NewReader(raw))
 	if err != nil {
 		return nil
 	}
-	var out []attachment
+	var out []File
 	for {
 		p, err := r.NextPart()
 		if err != nil {
@@ -178,6 +184,6 @@ func attachmentsOf(raw []byte) []attachment {
 		if name == "" {
 			name = "attachment"
 		}
-		out = append(out, attachment{name: name, contentType: ct, data: data})
+		out = append(out, File{Name: name, ContentType: ct, Data: data})
 	}
 }

@@ -156,6 +156,9 @@ type LimitsConfig struct {
 	// agents one digest instead of an alert per ticket.
 	AlertsPerSender int           `toml:"new_ticket_alerts_per_sender"`
 	AlertWindow     time.Duration `toml:"new_ticket_alert_window"`
+	// Agents' mail carries a customer's files up to this total size and
+	// links to them above it (default 10 MB).
+	AttachToAgentsBytes int64 `toml:"attach_to_agents_bytes"`
 	// A reply this long after resolution opens a new, linked ticket.
 	ReopenWindow time.Duration `toml:"reopen_window"`
 }

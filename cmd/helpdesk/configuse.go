@@ -115,7 +115,8 @@ func (c *Config) SMTPSettings() mailout.SMTPConfig {
 // StoreOptions are the core options the config sets.
 func (c *Config) StoreOptions() core.Options {
 	o := core.Options{Domain: c.Domain, Secret: []byte(c.Secret), ReopenWindow: c.Limits.ReopenWindow, StatusBaseURL: c.StatusURL,
-		Budget: core.DefaultBudget, TokenLifetime: c.TokenLifetime, AgentAuth: core.AgentAuth(c.AgentAuth)}
+		Budget: core.DefaultBudget, TokenLifetime: c.TokenLifetime, AgentAuth: core.AgentAuth(c.AgentAuth),
+		AttachLimit: c.Limits.AttachToAgentsBytes}
 	for _, set := range []struct {
 		from int
 		to   *int

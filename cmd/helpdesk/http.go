@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -138,6 +139,7 @@ func httpServer(addr string, db *core.Store, h *health, m *metrics, sender *mail
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /status/{token}", func(w http.ResponseWriter, r *http.Request) { statusPage(w, r, db, log) })
+	mux.HandleFunc("GET /file/{token}", func(w http.ResponseWriter, r *http.Request) { fileDownload(w, r, db, log) })
 	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }
 
@@ -195,4 +197,33 @@ func listen(srv *http.Server, log *slog.Logger) (string, error) {
 		}
 	}()
 	return l.Addr().String(), nil
+}
+
+// fileDownload serves a customer's file to an agent through the signed,
+// expiring link their mail carried when the file was too large to attach.
+func fileDownload(w http.ResponseWriter, r *http.Request, db *core.Store, log *slog.Logger) {
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	id, ok := db.ParseFileToken(r.PathValue("token"), time.Now())
+	if !ok {
+		http.Error(w, "This link is not valid or has expired.", http.StatusNotFound)
+		return
+	}
+	f, err := db.File(r.Context(), id)
+	if err != nil {
+		log.Error("file download", "attachment", id, "err", err)
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	data, ok := fileData(f)
+	if !ok {
+		http.Error(w, "the file could not be read from the stored message", http.StatusNotFound)
+		return
+	}
+	// Always a download, never rendered: a customer's HTML must not run on
+	// our origin.
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Filename}))
+	w.Write(data)
 }

@@ -60,6 +60,7 @@ Usage:
   helpdesk pipe [-config FILE] [-mailbox NAME] deliver one message from standard input (for an MTA)
   helpdesk ticket list [--status S] [--overdue] [--assignee A] [--team T] [--customer EMAIL] [--since D] [--limit N] [--after N] [--json]
   helpdesk ticket show N [--json]
+  helpdesk ticket attachment N NAME [-o PATH]   save a customer's file
   helpdesk ticket assign|priority|sla N VALUE --as AGENT
   helpdesk ticket close|reopen N --as AGENT
   helpdesk ticket note N TEXT --as AGENT

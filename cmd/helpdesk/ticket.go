@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"helpdesk/core"
+	"helpdesk/mailout"
 )
 
 func cmdTicket(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -24,6 +26,8 @@ func cmdTicket(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return ticketList(ctx, args[1:], stdout, stderr)
 	case "show":
 		return ticketShow(ctx, args[1:], stdout, stderr)
+	case "attachment":
+		return ticketAttachment(ctx, args[1:], stdout, stderr)
 	case "assign", "priority", "sla", "close", "reopen", "note":
 		return ticketAction(ctx, args[0], args[1:], stdout, stderr)
 	}
@@ -152,7 +156,69 @@ func printThread(w io.Writer, th *core.Thread) {
 				fmt.Fprintf(w, "    | %s\n", line)
 			}
 		}
+		for _, a := range e.Attachments {
+			if !a.Inline {
+				fmt.Fprintf(w, "    + %s (%s, %d bytes): helpdesk ticket attachment %d %q -o FILE\n", a.Filename, a.ContentType, a.Size,
+					t.Number, a.Filename)
+			}
+		}
 	}
+}
+
+// ticketAttachment saves one file of a ticket: helpdesk ticket attachment N NAME -o PATH.
+func ticketAttachment(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ticket attachment", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	outPath := fs.String("o", "", "write the file here (default: standard output)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	if len(pos) != 2 {
+		return &exitError{2, fmt.Errorf("usage: helpdesk ticket attachment N NAME [-o PATH]")}
+	}
+	number, ok := takeNumberArg(pos[:1])
+	if !ok {
+		return &exitError{2, fmt.Errorf("ticket number %q", pos[0])}
+	}
+	_, db, err := openCommand(ctx, *cfgPath, stderr, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	f, err := db.TicketFile(ctx, number, pos[1])
+	if err != nil {
+		return err
+	}
+	data, ok := fileData(f)
+	if !ok {
+		return fmt.Errorf("ticket %d: %q is listed but could not be read from the stored message", number, pos[1])
+	}
+	if *outPath == "" {
+		_, err = stdout.Write(data)
+		return err
+	}
+	if err := os.WriteFile(*outPath, data, 0o600); err != nil {
+		return fmt.Errorf("save %s: %w", *outPath, err)
+	}
+	fmt.Fprintf(stdout, "saved %s (%d bytes)\n", *outPath, len(data))
+	return nil
+}
+
+// fileData takes a stored file's bytes out of its message: the part with
+// its name, or the only file when names were read differently.
+func fileData(f *core.StoredFile) ([]byte, bool) {
+	files := mailout.Files(f.Raw)
+	for _, x := range files {
+		if core.CleanLine(x.Name) == f.Filename {
+			return x.Data, true
+		}
+	}
+	if len(files) == 1 {
+		return files[0].Data, true
+	}
+	return nil, false
 }
 
 func formatData(d map[string]any) string {

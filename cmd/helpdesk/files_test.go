@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"helpdesk/core"
+	"helpdesk/core/coretest"
+)
+
+// pdf is a customer's file, and mailWithPDF the mail that carries it.
+var pdf = bytes.Repeat([]byte("%PDF-1.4 trackpad log\n"), 500)
+
+func mailWithPDF(id string) string {
+	return "From: Greg <greg@example.com>\r\nTo: support@desk.test\r\nSubject: Trackpad log\r\nMessage-ID: <" + id + ">\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nLog attached.\r\n" +
+		"--b\r\nContent-Type: application/pdf; name=\"trackpad log.pdf\"\r\nContent-Disposition: attachment; filename=\"trackpad log.pdf\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString(pdf) + "\r\n--b--\r\n"
+}
+
+// A customer's file is listed by ticket show, saved by ticket attachment,
+// and served by the signed download link, which refuses forged links.
+func TestCustomerFilesForAgents(t *testing.T) {
+	url := coretest.URL(t)
+	cfg := pipeConfig(t, url)
+	if out, err := runCLI(t, mailWithPDF("pdf-1@example.com"), "pipe", "-config", cfg); err != nil {
+		t.Fatalf("pipe: %v\n%s", err, out)
+	}
+	if out, _ := runCLI(t, "", "ticket", "show", "1001", "-config", cfg); !strings.Contains(out, `trackpad log.pdf (application/pdf, 11000 bytes)`) {
+		t.Errorf("ticket show does not list the file:\n%s", out)
+	}
+	path := filepath.Join(t.TempDir(), "saved.pdf")
+	if out, err := runCLI(t, "", "ticket", "attachment", "1001", "trackpad log.pdf", "-o", path, "-config", cfg); err != nil {
+		t.Fatalf("ticket attachment: %v\n%s", err, out)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, pdf) {
+		t.Errorf("saved %d bytes, want the %d of the file", len(got), len(pdf))
+	}
+
+	s, err := core.Open(context.Background(), url, core.Options{Domain: "desk.test", Secret: []byte("pipe-secret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /file/{token}", func(w http.ResponseWriter, r *http.Request) {
+		fileDownload(w, r, s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	token := s.FileToken(1, time.Now().Add(time.Hour))
+	for _, c := range []struct {
+		token string
+		code  int
+	}{
+		{token, 200},
+		{strings.Replace(token, "1-", "2-", 1), 404},        // altered
+		{s.FileToken(1, time.Now().Add(-time.Minute)), 404}, // expired
+	} {
+		resp, err := http.Get(srv.URL + "/file/" + c.token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.code {
+			t.Errorf("%s: %d, want %d", c.token, resp.StatusCode, c.code)
+		}
+		if c.code == 200 && (!bytes.Equal(body, pdf) || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment")) {
+			t.Errorf("download: %d bytes, disposition %q", len(body), resp.Header.Get("Content-Disposition"))
+		}
+	}
+}

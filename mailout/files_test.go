@@ -1,0 +1,64 @@
+package mailout_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"io"
+	"mime/quotedprintable"
+	"strings"
+	"testing"
+	"time"
+
+	"helpdesk/core"
+	"helpdesk/core/coretest"
+	"helpdesk/mailout"
+	"helpdesk/mailout/mailouttest"
+)
+
+// The new-ticket alert carries the customer's file; over the attachment
+// limit it lists the file with a download link instead.
+func TestCustomerFileReachesTheAgents(t *testing.T) {
+	pdf := bytes.Repeat([]byte("%PDF-1.4 log\n"), 1000)
+	raw := "From: Greg <greg@example.com>\r\nTo: support@desk.test\r\nSubject: Log\r\nMessage-ID: <log@example.com>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nLog.\r\n" +
+		"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=log.pdf\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString(pdf) + "\r\n--b--\r\n"
+	for _, c := range []struct {
+		name  string
+		limit int64
+	}{{"attached", 0}, {"linked", 1000}} {
+		t.Run(c.name, func(t *testing.T) {
+			s := coretest.OpenSameWith(t, coretest.SeededStore(t), core.Options{AttachLimit: c.limit, StatusBaseURL: "https://help.example.com"})
+			in := &core.Inbound{Mailbox: "support", MessageID: "log@example.com", From: core.Address{Name: "Greg", Email: "greg@example.com"},
+				Subject: "Log", Text: "Log.", Class: core.ClassHuman, Raw: []byte(raw),
+				Attach: []core.Attachment{{Filename: "log.pdf", ContentType: "application/pdf", Size: int64(len(pdf))}}}
+			if _, err := coretest.Ingest(context.Background(), s, in, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			sink := mailouttest.Start(t)
+			startSender(t, s, sink, &clock{t: time.Now()})
+			var alert *mailouttest.Mail
+			for _, m := range sink.WaitFor(2, 10*time.Second) {
+				if m.To[0] == "admin@desk.test" {
+					alert = &m
+				}
+			}
+			if alert == nil {
+				t.Fatal("no alert to the admin")
+			}
+			files := mailout.Files(alert.Data)
+			text, _ := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(alert.Data)))
+			switch c.name {
+			case "attached":
+				if len(files) != 1 || files[0].Name != "log.pdf" || !bytes.Equal(files[0].Data, pdf) {
+					t.Errorf("alert files %d, want log.pdf as sent", len(files))
+				}
+			case "linked":
+				if len(files) != 0 || !strings.Contains(string(text), "https://help.example.com/file/") {
+					t.Errorf("alert carries %d files and no link:\n%s", len(files), text)
+				}
+			}
+		})
+	}
+}
