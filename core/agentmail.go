@@ -264,6 +264,12 @@ func (s *Store) Act(ctx context.Context, number int64, asAgent string, cmds []Co
 			return err
 		}
 		if body == "" {
+			// As by mail: resolving or closing without a word tells the
+			// customer so.
+			if (t.Status == StatusResolved || t.Status == StatusClosed) && !t.Spam {
+				changes = append(changes, "customer told the ticket is "+string(t.Status))
+				return s.mailCustomers(ctx, tx, t, TemplateResolved, "", map[string]any{}, 0, now)
+			}
 			return nil
 		}
 		if len(cmds) > 0 && cmds[len(cmds)-1].Name == "note" {

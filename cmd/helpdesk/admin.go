@@ -5,16 +5,34 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
 	"helpdesk/core"
 )
 
-// ticketAction runs "ticket assign|priority|sla|close|reopen|note N [ARG]
-// --as AGENT": the same core operations as an agent's mail commands, each
-// an event on the thread with the acting agent named.
-func ticketAction(ctx context.Context, action string, args []string, stdout, stderr io.Writer) error {
+// ticketActions maps each "ticket ACTION" to the mail command it runs and
+// what it takes: the command line is the mail commands' twin.
+var ticketActions = map[string]string{
+	"assign": " AGENT", "priority": " PRIORITY", "sla": " PLAN", "team": " TEAM", "topic": " TOPIC", "cc": " ADDRESS",
+	"uncc": " ADDRESS", "note": " TEXT", "close": "", "resolve": "", "reopen": "", "reply": " (the response on standard input)",
+}
+
+// actionNames lists the ticket actions, sorted.
+func actionNames() []string {
+	names := make([]string, 0, len(ticketActions))
+	for n := range ticketActions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ticketAction runs "ticket ACTION N [ARG] --as AGENT": the same core
+// operations as an agent's mail commands, each an event on the thread with
+// the acting agent named; reply sends standard input to the customer.
+func ticketAction(ctx context.Context, action string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ticket "+action, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := configFlag(fs)
@@ -23,8 +41,7 @@ func ticketAction(ctx context.Context, action string, args []string, stdout, std
 	if err != nil {
 		return &exitError{2, err}
 	}
-	usage := fmt.Errorf("usage: helpdesk ticket %s N%s --as AGENT", action, map[string]string{
-		"assign": " AGENT", "priority": " PRIORITY", "sla": " PLAN", "note": " TEXT"}[action])
+	usage := fmt.Errorf("usage: helpdesk ticket %s N%s --as AGENT", action, ticketActions[action])
 	if len(pos) == 0 || *as == "" {
 		return &exitError{2, usage}
 	}
@@ -36,18 +53,26 @@ func ticketAction(ctx context.Context, action string, args []string, stdout, std
 	var cmds []core.Command
 	body := ""
 	switch action {
-	case "assign", "priority", "sla":
+	case "assign", "priority", "sla", "team", "topic", "cc", "uncc":
 		if arg == "" {
 			return &exitError{2, usage}
 		}
 		cmds = []core.Command{{Name: action, Args: []string{arg}, Raw: "/" + action + " " + arg}}
-	case "close", "reopen":
+	case "close", "resolve", "reopen":
 		cmds = []core.Command{{Name: action, Raw: "/" + action}}
 	case "note":
 		if arg == "" {
 			return &exitError{2, usage}
 		}
 		cmds, body = []core.Command{{Name: "note", Raw: "/note"}}, arg
+	case "reply":
+		b, err := io.ReadAll(io.LimitReader(stdin, 1<<20))
+		if err != nil {
+			return fmt.Errorf("read the response: %w", err)
+		}
+		if body = strings.TrimSpace(string(b)); body == "" {
+			return &exitError{2, fmt.Errorf("ticket reply: the response comes on standard input, and it is empty")}
+		}
 	}
 	_, db, err := openCommand(ctx, *cfgPath, stderr, false)
 	if err != nil {

@@ -81,3 +81,47 @@ func TestCustomerFilesForAgents(t *testing.T) {
 		}
 	}
 }
+
+// The command line's actions are the mail commands' twins: a reply goes to
+// the customer, and closing tells the customer as /close by mail does.
+func TestTicketReplyAndCloseFromTheCommandLine(t *testing.T) {
+	url := coretest.URL(t)
+	cfg := pipeConfig(t, url)
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append(b, []byte("\n[[agents]]\nemail = \"admin@desk.test\"\nname = \"Ada Admin\"\nrole = \"admin\"\n")...), 0o644)
+	if out, err := runCLI(t, "", "migrate", "-config", cfg); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	msg := "From: Greg <greg@example.com>\r\nSubject: Trackpad\r\nMessage-ID: <cli-1@example.com>\r\n\r\nDead.\r\n"
+	if out, err := runCLI(t, msg, "pipe", "-config", cfg); err != nil {
+		t.Fatalf("pipe: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "Press Fn+F7.\n", "ticket", "reply", "1001", "--as", "admin@desk.test", "-config", cfg); err != nil {
+		t.Fatalf("ticket reply: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "", "ticket", "close", "1001", "--as", "admin@desk.test", "-config", cfg); err != nil ||
+		!strings.Contains(out, "customer told") {
+		t.Fatalf("ticket close: %v\n%s", err, out)
+	}
+	s, err := core.Open(context.Background(), url, core.Options{Domain: "desk.test", Secret: []byte("pipe-secret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mails, err := s.ClaimOutbox(context.Background(), 100, time.Hour, time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, m := range mails {
+		if strings.Contains(m.Recipient, "greg@example.com") {
+			got[m.Template] = true
+		}
+	}
+	if !got[core.TemplateResponse] || !got[core.TemplateResolved] {
+		t.Errorf("mails to the customer %v, want the response and the closing notice", got)
+	}
+	if _, err := runCLI(t, "", "ticket", "reply", "1001", "--as", "admin@desk.test", "-config", cfg); exitCode(err) != 2 {
+		t.Errorf("an empty reply: exit %d, want 2", exitCode(err))
+	}
+}

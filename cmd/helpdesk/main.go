@@ -61,8 +61,9 @@ Usage:
   helpdesk ticket list [--status S] [--overdue] [--assignee A] [--team T] [--customer EMAIL] [--since D] [--limit N] [--after N] [--json]
   helpdesk ticket show N [--json]
   helpdesk ticket attachment N NAME [-o PATH]   save a customer's file
-  helpdesk ticket assign|priority|sla N VALUE --as AGENT
-  helpdesk ticket close|reopen N --as AGENT
+  helpdesk ticket assign|priority|sla|team|topic|cc|uncc N VALUE --as AGENT
+  helpdesk ticket close|resolve|reopen N --as AGENT    the customer is told, as by mail
+  helpdesk ticket reply N --as AGENT < response
   helpdesk ticket note N TEXT --as AGENT
   helpdesk agent list [--json]
   helpdesk explain FILE.eml [--mailbox NAME] [--json]   dry run: how intake would take a message
@@ -127,7 +128,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "pipe":
 		return cmdPipe(ctx, rest, stdin, stderr)
 	case "ticket":
-		return cmdTicket(ctx, rest, stdout, stderr)
+		return cmdTicket(ctx, rest, stdin, stdout, stderr)
 	case "explain":
 		return cmdExplain(ctx, rest, stdout, stderr)
 	case "quarantine":

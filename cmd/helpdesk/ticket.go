@@ -17,9 +17,9 @@ import (
 	"helpdesk/mailout"
 )
 
-func cmdTicket(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdTicket(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &exitError{2, fmt.Errorf("usage: helpdesk ticket list|show")}
+		return &exitError{2, fmt.Errorf("usage: helpdesk ticket ACTION, where ACTION is list, show, attachment, %s", strings.Join(actionNames(), ", "))}
 	}
 	switch args[0] {
 	case "list":
@@ -28,8 +28,9 @@ func cmdTicket(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return ticketShow(ctx, args[1:], stdout, stderr)
 	case "attachment":
 		return ticketAttachment(ctx, args[1:], stdout, stderr)
-	case "assign", "priority", "sla", "close", "reopen", "note":
-		return ticketAction(ctx, args[0], args[1:], stdout, stderr)
+	}
+	if _, ok := ticketActions[args[0]]; ok {
+		return ticketAction(ctx, args[0], args[1:], stdin, stdout, stderr)
 	}
 	return &exitError{2, fmt.Errorf("unknown ticket command %q", args[0])}
 }
