@@ -90,7 +90,7 @@ func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound
 		changes = append(changes, "response sent to "+t.Customer.Email)
 	default:
 		// Status-only mail: tell the customer when the ticket is resolved or closed.
-		if (t.Status == StatusResolved || t.Status == StatusClosed) && !t.Spam {
+		if (t.Status == StatusResolved || t.Status == StatusClosed) && !t.Spam && t.MergedInto == 0 {
 			if err := s.mailCustomers(ctx, tx, t, TemplateResolved, "", map[string]any{}, 0, now); err != nil {
 				return true, err
 			}
@@ -266,7 +266,7 @@ func (s *Store) Act(ctx context.Context, number int64, asAgent string, cmds []Co
 		if body == "" {
 			// As by mail: resolving or closing without a word tells the
 			// customer so.
-			if (t.Status == StatusResolved || t.Status == StatusClosed) && !t.Spam {
+			if (t.Status == StatusResolved || t.Status == StatusClosed) && !t.Spam && t.MergedInto == 0 {
 				changes = append(changes, "customer told the ticket is "+string(t.Status))
 				return s.mailCustomers(ctx, tx, t, TemplateResolved, "", map[string]any{}, 0, now)
 			}

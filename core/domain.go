@@ -138,6 +138,10 @@ type Ticket struct {
 
 	// Spam: an agent called it spam (/spam); nothing answers it.
 	Spam bool `json:"spam,omitempty"`
+	// MergedInto is the ticket this one was merged into (/merge), or 0;
+	// Linked are the tickets related to it (/link).
+	MergedInto int64   `json:"merged_into,omitempty"`
+	Linked     []int64 `json:"linked,omitempty"`
 
 	customerID, assigneeID, teamID, departmentID, slaID int64
 }

@@ -236,6 +236,22 @@ func (s *Store) thread(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef int64
 // In-Reply-To/References, then the subject tag if the sender is on the ticket.
 // With lock, the ticket found is locked for the rest of the transaction.
 func (s *Store) findTicket(ctx context.Context, tx pgx.Tx, in *Inbound, lock bool) (*Ticket, string, error) {
+	t, how, err := s.findTicketByRule(ctx, tx, in, lock)
+	if err != nil || t == nil {
+		return t, how, err
+	}
+	// A ticket merged into another lives on there: mail about it goes too.
+	for hops := 0; t.MergedInto != 0 && hops < 10; hops++ {
+		if t, err = ticketByNumber(ctx, tx, t.MergedInto, lock); err != nil || t == nil {
+			return nil, "", err
+		}
+		how += ", merged"
+	}
+	return t, how, nil
+}
+
+// findTicketByRule applies the threading rules, before following merges.
+func (s *Store) findTicketByRule(ctx context.Context, tx pgx.Tx, in *Inbound, lock bool) (*Ticket, string, error) {
 	if in.ReplyToken != "" {
 		if tok, ok := s.ParseToken(in.ReplyToken); ok {
 			t, err := ticketByNumber(ctx, tx, tok.Ticket, lock)

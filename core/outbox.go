@@ -35,6 +35,7 @@ const (
 	TemplateSpamDigest         = "spam_digest"
 	TemplateRateLimited        = "rate_limited"
 	TemplateUnverified         = "unverified_agent_mail"
+	TemplateMerged             = "merged"
 )
 
 // Templates lists every template name; mailout checks its set against it.
@@ -43,6 +44,7 @@ var Templates = []string{
 	TemplateSLAWarning, TemplateSLABreach, TemplateResolved, TemplateCommandReceipt, TemplateCommandError,
 	TemplateQuarantineAlert, TemplateStallAlert, TemplateNote, TemplateDeliveryFailed, TemplateSenderFlood,
 	TemplateSMTPOutage, TemplateSpamDigest, TemplateRateLimited, TemplateUnverified,
+	TemplateMerged,
 }
 
 // outMail is a mail about to be queued in the outbox.

@@ -24,7 +24,10 @@ const ticketColumns = `
 		WHEN t.sla_plan_id IS NOT NULL AND t.status IN ('open', 'pending') THEN 'paused' ELSE 'stopped' END,
 	t.next_escalation_at, t.created_at, t.updated_at, t.resolved_at, t.closed_at, t.root_message_id,
 	coalesce((SELECT array_agg(cc.email ORDER BY cc.email) FROM ticket_collaborators tc
-		JOIN customers cc ON cc.id = tc.customer_id WHERE tc.ticket_id = t.id), '{}'), t.spam`
+		JOIN customers cc ON cc.id = tc.customer_id WHERE tc.ticket_id = t.id), '{}'), t.spam,
+	coalesce((SELECT number FROM tickets m WHERE m.id = t.merged_into), 0),
+	coalesce((SELECT array_agg(o.number ORDER BY o.number) FROM ticket_links l JOIN tickets o ON o.id = l.linked_id
+		WHERE l.ticket_id = t.id), '{}')`
 
 const ticketJoins = `
 	FROM tickets t
@@ -41,7 +44,8 @@ func scanTicket(row pgx.Row) (*Ticket, error) {
 	err := row.Scan(&t.ID, &t.Number, &t.Subject, &t.Status, &t.Priority, &t.Customer.Name, &t.Customer.Email, &t.customerID,
 		&t.HelpTopic, &t.Department, &t.Team, &t.teamID, &t.departmentID, &aName, &aEmail, &t.assigneeID,
 		&t.SLAPlan, &t.slaID, &t.FirstResponseDue, &t.ResolutionDue, &t.FirstRespondedAt, &t.Overdue, &t.SLAState, &t.NextEscalationAt,
-		&t.CreatedAt, &t.UpdatedAt, &t.ResolvedAt, &t.ClosedAt, &t.RootMessageID, &t.Collaborators, &t.Spam)
+		&t.CreatedAt, &t.UpdatedAt, &t.ResolvedAt, &t.ClosedAt, &t.RootMessageID, &t.Collaborators, &t.Spam,
+		&t.MergedInto, &t.Linked)
 	if err != nil {
 		return nil, err
 	}

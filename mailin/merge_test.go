@@ -1,0 +1,65 @@
+package mailin
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"helpdesk/core"
+)
+
+// A customer who writes twice: the agent merges the second ticket into
+// the first by mail. The thread moves, the customer is told once, and a
+// reply to the merged ticket's mail lands on the first.
+func TestMergeAndLinkByMail(t *testing.T) {
+	d := newDesk(t)
+	first := d.newTicket("Greg <greg@example.com>", "support@desk.test", "Trackpad", "It is dead.")
+	d.deliver("From: Greg <greg@example.com>\r\nTo: support@desk.test\r\nSubject: Trackpad again\r\n", "Still dead, did you get my mail?")
+	mails, err := d.s.ClaimOutbox(context.Background(), 100, time.Hour, d.now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ackOfSecond string
+	for _, m := range mails {
+		if m.Template == core.TemplateAck {
+			ackOfSecond = m.MessageID
+		}
+	}
+	second := first + 1
+	d.agentReply(second, "admin@desk.test", fmt.Sprintf("/merge #%d", first))
+	if got := d.outbox(); !has(got, "merged→greg") || has(got, "resolved→greg") {
+		t.Errorf("mails after the merge: %v, want one merge notice to Greg", got)
+	}
+	a, b := d.thread(first), d.thread(second)
+	if b.Ticket.Status != core.StatusClosed || b.Ticket.MergedInto != first {
+		t.Errorf("merged ticket %+v, want closed and pointing at %d", b.Ticket, first)
+	}
+	messages := 0
+	for _, e := range a.Entries {
+		if e.Kind == core.EntryMessage {
+			messages++
+		}
+	}
+	if messages != 2 {
+		t.Errorf("%d customer messages on the first ticket, want both", messages)
+	}
+	out := d.deliver(fmt.Sprintf("From: Greg <greg@example.com>\r\nTo: support@desk.test\r\nSubject: Re: [#%d] Trackpad again\r\n"+
+		"In-Reply-To: <%s>\r\n", second, ackOfSecond), "Any news?")
+	if out.Ticket != first {
+		t.Errorf("a reply to the merged ticket's mail went to %d, want %d", out.Ticket, first)
+	}
+
+	third := d.newTicket("Ann <ann@example.com>", "support@desk.test", "Trackpad too", "Mine as well.")
+	d.agentReply(third, "admin@desk.test", fmt.Sprintf("/link #%d", first))
+	if l := d.thread(first).Ticket.Linked; len(l) != 1 || l[0] != third {
+		t.Errorf("first ticket links %v, want [%d]", l, third)
+	}
+	if l := d.thread(third).Ticket.Linked; len(l) != 1 || l[0] != first {
+		t.Errorf("third ticket links %v, want [%d]", l, first)
+	}
+	d.agentReply(third, "admin@desk.test", fmt.Sprintf("/merge #%d", third))
+	if got := d.outbox(); !has(got, "command_error→") {
+		t.Errorf("merging a ticket into itself: %v, want an error mail", got)
+	}
+}
