@@ -75,6 +75,12 @@ func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound
 	if len(in.Commands) == 0 {
 		body = strings.TrimSpace(in.Text)
 	}
+	// /reply NAME: the canned response follows what the agent wrote.
+	canned, err := s.cannedReply(t, agent, in.Commands)
+	if err != nil {
+		return true, err
+	}
+	body = strings.TrimSpace(body + "\n\n" + canned)
 	// Text with /spam is for the agents: a spammer hears nothing.
 	isNote := len(in.Commands) > 0 && (in.Commands[len(in.Commands)-1].Name == "note" || t.Spam)
 	switch {

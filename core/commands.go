@@ -246,6 +246,8 @@ func (s *Store) applyCommand(ctx context.Context, tx pgx.Tx, t *Ticket, by *staf
 		return s.markSpam(ctx, tx, t, by, c, now)
 	case "merge":
 		return s.merge(ctx, tx, t, by, c, now)
+	case "reply":
+		return s.checkCanned(c)
 	case "link":
 		return s.link(ctx, tx, t, by, c, now)
 	case "note":
@@ -281,7 +283,7 @@ func (s *Store) applyCommand(ctx context.Context, tx pgx.Tx, t *Ticket, by *staf
 		return c.Name + ": " + email, addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: "collaborator", agentID: by.id,
 			data: map[string]any{"action": c.Name, "email": email}}, now)
 	}
-	return "", fmt.Errorf("unknown command /%s (known: /assign, /take, /team, /priority, /sla, /topic, /status, /resolve, /close, /reopen, /note, /cc, /uncc, /merge, /link, /spam)", c.Name)
+	return "", fmt.Errorf("unknown command /%s (known: /assign, /take, /team, /priority, /sla, /topic, /status, /resolve, /close, /reopen, /note, /cc, /uncc, /merge, /link, /spam, /reply)", c.Name)
 }
 
 func (s *Store) assign(ctx context.Context, tx pgx.Tx, t *Ticket, to *staff, by actor, now time.Time) (string, error) {

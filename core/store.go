@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync/atomic"
+	"text/template"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,6 +34,8 @@ type Store struct {
 	agentAuth     AgentAuth
 	// attachLimit: customer files up to this total travel with agents' mail.
 	attachLimit int64
+	// canned are the responses agents send with /reply NAME.
+	canned map[string]*template.Template
 
 	suppressedByBudget atomic.Int64
 }
@@ -58,6 +61,9 @@ type Options struct {
 	// AttachLimit: agents' mail carries a customer's files up to this total
 	// size, and lists them with download links above it (zero: 10 MB).
 	AttachLimit int64
+	// Canned are the responses agents send with /reply NAME: name →
+	// text/template source over the ticket's fields.
+	Canned map[string]string
 }
 
 // AgentAuth is what proves a mail claiming to be an agent's.
@@ -130,9 +136,14 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.AttachLimit <= 0 {
 		opts.AttachLimit = DefaultAttachLimit
 	}
+	canned, err := parseCanned(opts.Canned)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	return &Store{pool: pool, domain: opts.Domain, secret: opts.Secret, budget: opts.Budget, reopen: opts.ReopenWindow,
 		statusBase: strings.TrimRight(opts.StatusBaseURL, "/"), tokenLifetime: opts.TokenLifetime, agentAuth: opts.AgentAuth,
-		attachLimit: opts.AttachLimit}, nil
+		attachLimit: opts.AttachLimit, canned: canned}, nil
 }
 
 // Close releases every connection.

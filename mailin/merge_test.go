@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"helpdesk/core"
+	"helpdesk/core/coretest"
 )
 
 // A customer who writes twice: the agent merges the second ticket into
@@ -61,5 +62,30 @@ func TestMergeAndLinkByMail(t *testing.T) {
 	d.agentReply(third, "admin@desk.test", fmt.Sprintf("/merge #%d", third))
 	if got := d.outbox(); !has(got, "command_error→") {
 		t.Errorf("merging a ticket into itself: %v, want an error mail", got)
+	}
+}
+
+// /reply NAME sends a canned response, filled with the ticket's fields,
+// after what the agent wrote; an unknown name is an error mail.
+func TestCannedReply(t *testing.T) {
+	d := newDesk(t)
+	d.s = coretest.OpenSameWith(t, d.s, core.Options{Canned: map[string]string{
+		"password-reset": "Reset it at https://example.com/reset for {{.CustomerEmail}} (ticket [#{{.Number}}]).",
+	}})
+	d.in.Store = d.s
+	n := d.newTicket("Greg <greg@example.com>", "support@desk.test", "Password", "I forgot my password.")
+	d.agentReply(n, "admin@desk.test", "/reply password-reset\nHello Greg,")
+	th := d.thread(n)
+	last := th.Entries[len(th.Entries)-1]
+	want := fmt.Sprintf("Hello Greg,\n\nReset it at https://example.com/reset for greg@example.com (ticket [#%d]).", n)
+	if last.Kind != core.EntryResponse || last.Body != want {
+		t.Errorf("last entry %s %q, want the response %q", last.Kind, last.Body, want)
+	}
+	if got := d.outbox(); !has(got, "response→greg") {
+		t.Errorf("mails %v, want the response to Greg", got)
+	}
+	d.agentReply(n, "admin@desk.test", "/reply no-such-thing")
+	if got := d.outbox(); !has(got, "command_error→") || has(got, "response→greg") {
+		t.Errorf("mails %v, want only an error mail", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"helpdesk/core"
 	"helpdesk/core/pglocal"
 	"helpdesk/mailin"
+	"helpdesk/templates"
 )
 
 // configFlag registers -config and returns where to read it from.
@@ -70,7 +71,14 @@ func openDatabase(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 		}
 		url = local.URL()
 	}
-	st, err := core.Open(ctx, url, cfg.StoreOptions())
+	opts := cfg.StoreOptions()
+	canned, err := templates.Canned(cfg.TemplatesDir)
+	if err != nil {
+		local.Stop()
+		return nil, &exitError{78, fmt.Errorf("canned responses: %w", err)}
+	}
+	opts.Canned = canned
+	st, err := core.Open(ctx, url, opts)
 	if err != nil {
 		local.Stop()
 		return nil, err
