@@ -220,6 +220,11 @@ func (s *Store) thread(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef int64
 			return err
 		}
 	}
+	if t == nil && isQueueRequest(in) {
+		if answered, err := s.answerQueue(ctx, tx, in, now, res); answered || err != nil {
+			return err
+		}
+	}
 	if t == nil && suppressed(in.From.Email) != "" {
 		// A no-reply sender (a notification robot) referring to no ticket:
 		// nobody can answer it, so it is kept, findable, and opens nothing.

@@ -36,6 +36,7 @@ const (
 	TemplateRateLimited        = "rate_limited"
 	TemplateUnverified         = "unverified_agent_mail"
 	TemplateMerged             = "merged"
+	TemplateQueue              = "queue"
 )
 
 // Templates lists every template name; mailout checks its set against it.
@@ -44,7 +45,7 @@ var Templates = []string{
 	TemplateSLAWarning, TemplateSLABreach, TemplateResolved, TemplateCommandReceipt, TemplateCommandError,
 	TemplateQuarantineAlert, TemplateStallAlert, TemplateNote, TemplateDeliveryFailed, TemplateSenderFlood,
 	TemplateSMTPOutage, TemplateSpamDigest, TemplateRateLimited, TemplateUnverified,
-	TemplateMerged,
+	TemplateMerged, TemplateQueue,
 }
 
 // outMail is a mail about to be queued in the outbox.

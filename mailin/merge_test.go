@@ -3,6 +3,7 @@ package mailin
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,35 @@ func TestCannedReply(t *testing.T) {
 	d.agentReply(n, "admin@desk.test", "/reply no-such-thing")
 	if got := d.outbox(); !has(got, "command_error→") || has(got, "response→greg") {
 		t.Errorf("mails %v, want only an error mail", got)
+	}
+}
+
+// /queue alone to the desk address answers with the agent's queue: their
+// team's unassigned tickets here, not the admin's emergency; no ticket is
+// opened for the request.
+func TestQueueByMail(t *testing.T) {
+	d := newDesk(t)
+	mine := d.newTicket("Greg <greg@example.com>", "support@desk.test", "Printer", "On fire.")      // SEV-C: Garnet's team
+	notMine := d.newTicket("Jane <jane@example.com>", "emergency@desk.test", "Portal down", "404.") // SEV-A: the admin's
+	out := d.deliver("From: Garnet <garnet@desk.test>\r\nTo: support@desk.test\r\nSubject: queue\r\n", "/queue")
+	if out.Created || out.Ticket != 0 {
+		t.Fatalf("%+v: the request opened a ticket", out)
+	}
+	mails, err := d.s.ClaimOutbox(context.Background(), 100, time.Hour, d.now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var queue *core.OutMail
+	for i, m := range mails {
+		if m.Template == core.TemplateQueue {
+			queue = &mails[i]
+		}
+	}
+	if queue == nil || !strings.Contains(queue.Recipient, "garnet@desk.test") {
+		t.Fatalf("no queue mail to Garnet among %d mails", len(mails))
+	}
+	list := fmt.Sprint(queue.Data["Tickets"])
+	if !strings.Contains(list, fmt.Sprint(mine)) || strings.Contains(list, fmt.Sprint(notMine)) {
+		t.Errorf("queue %s, want %d and not %d", list, mine, notMine)
 	}
 }
