@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -172,13 +173,25 @@ func (d *demoScript) inbox(addr string) *inbox {
 
 // mail sends a message as a person's mail client would.
 func (d *demoScript) mail(from, to, subject, inReplyTo, body string) error {
+	return d.mailWithFile(from, to, subject, inReplyTo, body, "", nil)
+}
+
+// mailWithFile is mail with a file attached (none when name is "").
+func (d *demoScript) mailWithFile(from, to, subject, inReplyTo, body, name string, file []byte) error {
 	d.seq++
 	h := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <demo-%d-%d@demo.test>\r\nDate: %s\r\n",
 		from, to, subject, d.seq, time.Now().UnixNano(), time.Now().Format(time.RFC1123Z))
 	if inReplyTo != "" {
 		h += fmt.Sprintf("In-Reply-To: <%s>\r\nReferences: <%s>\r\n", inReplyTo, inReplyTo)
 	}
-	raw := h + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + strings.ReplaceAll(body, "\n", "\r\n") + "\r\n"
+	text := strings.ReplaceAll(body, "\n", "\r\n") + "\r\n"
+	raw := h + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + text
+	if name != "" {
+		raw = h + "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=demo\r\n\r\n--demo\r\n" +
+			"Content-Type: text/plain; charset=utf-8\r\n\r\n" + text + "--demo\r\nContent-Type: application/octet-stream\r\n" +
+			"Content-Disposition: attachment; filename=\"" + name + "\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+			base64.StdEncoding.EncodeToString(file) + "\r\n--demo--\r\n"
+	}
 	envFrom, err := mail.ParseAddress(from)
 	if err != nil {
 		return err
@@ -231,8 +244,9 @@ func (d *demoScript) ticketOf(customer string) (int64, error) {
 
 func (d *demoScript) run() error {
 	d.say("\n1. Greg, a registered employee, mails the emergency address: his laptop trackpad stopped working.")
-	if err := d.mail("Greg Employee <"+demoGreg+">", demoEmergency, "Laptop trackpad stopped working", "",
-		"My laptop trackpad does not respond at all since this morning."); err != nil {
+	if err := d.mailWithFile("Greg Employee <"+demoGreg+">", demoEmergency, "Laptop trackpad stopped working", "",
+		"My laptop trackpad does not respond at all since this morning. The device list is attached.",
+		"devices.txt", []byte("Touchpad: disabled\nKeyboard: ok\n")); err != nil {
 		return err
 	}
 	greg, err := d.ticketOf(demoGreg)
@@ -269,6 +283,21 @@ func (d *demoScript) run() error {
 	if err != nil {
 		return err
 	}
+	if len(assignment.Files) != 1 || assignment.Files[0] != "devices.txt" {
+		return fmt.Errorf("demo: Garnet's assignment mail carries %v, want Greg's devices.txt", assignment.Files)
+	}
+	d.say("  ok    Greg's devices.txt reached Garnet with the assignment")
+
+	d.say("\n   Garnet asks for her queue by mail: /queue to the desk address.")
+	if err := d.mail("Garnet <"+demoGarnet+">", demoSupport, "queue", "", "/queue"); err != nil {
+		return err
+	}
+	if queue, err := d.expect(demoGarnet, "Your queue"); err != nil {
+		return err
+	} else if !strings.Contains(queue.Body, tag) {
+		return fmt.Errorf("demo: Garnet's queue does not list %s", tag)
+	}
+	d.say("  ok    Garnet's queue lists %s", tag)
 	if m, err := d.expect(demoGreg, tag); err != nil {
 		return err
 	} else if !strings.Contains(m.Body, "not an emergency") {

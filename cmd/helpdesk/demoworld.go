@@ -129,6 +129,7 @@ func (s *demoSession) Data(r io.Reader) error {
 // demoMail is a message read back from a mailbox.
 type demoMail struct {
 	Subject, ReplyTo, MessageID, Body string
+	Files                             []string // names of attached files
 }
 
 // readMail parses the parts of a message a person reads.
@@ -148,11 +149,15 @@ func readMail(raw []byte) demoMail {
 		if err != nil {
 			break
 		}
-		if h, ok := p.Header.(*mail.InlineHeader); ok {
+		switch h := p.Header.(type) {
+		case *mail.InlineHeader:
 			if ct, _, _ := h.ContentType(); ct == "text/plain" && m.Body == "" {
 				b, _ := io.ReadAll(p.Body)
 				m.Body = string(b)
 			}
+		case *mail.AttachmentHeader:
+			name, _ := h.Filename()
+			m.Files = append(m.Files, name)
 		}
 	}
 	return m
