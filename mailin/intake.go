@@ -33,6 +33,9 @@ type Intake struct {
 	// TrustedAuthServID is the authserv-id of our receiving server; only its
 	// topmost Authentication-Results header can vouch for an agent's mail.
 	TrustedAuthServID string
+	// FormSenders are the addresses a web form sends from (noreply@…) with
+	// the customer in Reply-To: their mail is the Reply-To address's.
+	FormSenders []string
 	// DKIM verifies agents' DKIM signatures itself; nil leaves proof to the
 	// trusted Authentication-Results and reply tokens.
 	DKIM *DKIMCheck
@@ -245,6 +248,7 @@ func (in *Intake) Prepare(src Source, raw []byte) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	in.formCustomer(p)
 	// Classify first: a bounce from the null sender has no From to read.
 	class, why := Classify(p, in.Store.Domain())
 	if p.From.Email == "" && !class.Machine() {
@@ -321,6 +325,20 @@ func (in *Intake) route(src Source, p *Parsed) (topic, rule string) {
 		return src.DefaultTopic, "default topic of mailbox " + src.Mailbox
 	}
 	return "", ""
+}
+
+// formCustomer makes a web form's mail the customer's: the form sends from
+// its own address and names the customer in Reply-To.
+func (in *Intake) formCustomer(p *Parsed) {
+	for _, f := range in.FormSenders {
+		if !strings.EqualFold(core.BaseAddress(f), core.BaseAddress(p.From.Email)) {
+			continue
+		}
+		if rt := addresses(p.Header, "Reply-To"); len(rt) == 1 && !in.isDesk(rt[0].Email) {
+			p.From, p.FromCount = rt[0], 1
+		}
+		return
+	}
 }
 
 func (in *Intake) isDesk(addr string) bool {

@@ -120,3 +120,21 @@ func TestQueueByMail(t *testing.T) {
 		t.Errorf("queue %s, want %d and not %d", list, mine, notMine)
 	}
 }
+
+// A web form sends from its own no-reply address with the customer in
+// Reply-To: the ticket is the customer's, and they are acknowledged.
+func TestWebFormSenderMakesReplyToTheCustomer(t *testing.T) {
+	d := newDesk(t)
+	d.in.FormSenders = []string{"noreply@forms.example.com"}
+	out := d.deliver("From: Contact form <noreply@forms.example.com>\r\nReply-To: Ann Customer <ann@example.com>\r\n"+
+		"To: support@desk.test\r\nSubject: Contact form: invoice question\r\n", "Name: Ann\nMessage: where is my invoice?")
+	if !out.Created {
+		t.Fatalf("%+v: no ticket", out)
+	}
+	if c := d.thread(out.Ticket).Ticket.Customer; c.Email != "ann@example.com" || c.Name != "Ann Customer" {
+		t.Errorf("customer %+v, want Ann from Reply-To", c)
+	}
+	if got := d.outbox(); !has(got, "ack→ann@example.com") {
+		t.Errorf("mails %v, want Ann acknowledged", got)
+	}
+}

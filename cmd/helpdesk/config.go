@@ -36,6 +36,9 @@ type Config struct {
 	// TrustedAuthServID is the authserv-id our receiving MTA writes in
 	// Authentication-Results; see docs/operations.md.
 	TrustedAuthServID string `toml:"trusted_authserv_id"`
+	// FormSenders are web forms' sender addresses; their mail is the
+	// customer's in Reply-To.
+	FormSenders []string `toml:"form_senders"`
 	// TrustAuthResults declares that the MX writes Authentication-Results
 	// with that id on every message and strips any a sender planted;
 	// without it no such header is believed.

@@ -115,5 +115,5 @@ func openDatabase(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 // newIntake is the intake the config describes, on db.
 func newIntake(cfg *Config, db *database, log *slog.Logger) *mailin.Intake {
 	return &mailin.Intake{Store: db.Store, Desk: cfg.DeskAddresses(), Routes: cfg.IntakeRoutes(),
-		TrustedAuthServID: cfg.AuthServID(), DKIM: cfg.DKIMCheck(), Spam: cfg.SpamCheck(), Limits: cfg.IntakeLimits(), Log: log}
+		TrustedAuthServID: cfg.AuthServID(), DKIM: cfg.DKIMCheck(), FormSenders: cfg.FormSenders, Spam: cfg.SpamCheck(), Limits: cfg.IntakeLimits(), Log: log}
 }
