@@ -221,16 +221,44 @@ func (s *Store) respond(ctx context.Context, tx pgx.Tx, t *Ticket, agent *staff,
 // mailCustomers queues a mail to the customer and every collaborator.
 // attach, if not 0, is the agent's stored message whose attachments go along.
 func (s *Store) mailCustomers(ctx context.Context, tx pgx.Tx, t *Ticket, template, inReplyTo string, data map[string]any, attach int64, now time.Time) error {
-	to := []Address{t.Customer}
-	for _, c := range t.Collaborators {
-		to = append(to, Address{Email: c})
-	}
-	for _, a := range to {
-		if err := s.queue(ctx, tx, now, outMail{ticket: t, template: template, to: a, inReplyTo: inReplyTo, data: data, attach: attach}); err != nil {
+	// One mail: the customer in To, the collaborators in Cc, as osTicket
+	// does, so everyone sees who else has it and reply-all keeps them on.
+	// A copy the brakes stop (an undeliverable address) is left out; when
+	// the customer is, the first collaborator takes the To line.
+	var to []Address
+	for _, a := range append([]Address{t.Customer}, collaboratorAddresses(t)...) {
+		reason := suppressed(a.Email)
+		if reason == "" {
+			var err error
+			if reason, err = s.customerBrake(ctx, tx, outMail{ticket: t, template: template, to: a}, now); err != nil {
+				return err
+			}
+		}
+		if reason == "" {
+			to = append(to, a)
+			continue
+		}
+		if err := addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: "mail_suppressed",
+			data: map[string]any{"to": a.Email, "template": template, "reason": reason}}, now); err != nil {
 			return err
 		}
 	}
-	return nil
+	if len(to) == 0 {
+		return nil
+	}
+	row, err := s.buildRow(outMail{ticket: t, template: template, to: to[0], cc: to[1:], inReplyTo: inReplyTo, data: data, attach: attach}, now)
+	if err != nil {
+		return err
+	}
+	return insertRows(ctx, tx, []outboxRow{row}, now)
+}
+
+func collaboratorAddresses(t *Ticket) []Address {
+	out := make([]Address, len(t.Collaborators))
+	for i, c := range t.Collaborators {
+		out[i] = Address{Email: c}
+	}
+	return out
 }
 
 // addNote records an internal note and mails it to the assignee and the

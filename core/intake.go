@@ -313,6 +313,13 @@ func (s *Store) appendCustomerMessage(ctx context.Context, tx pgx.Tx, t *Ticket,
 	if err := addThreadID(ctx, tx, t.ID, in.MessageID); err != nil {
 		return err
 	}
+	// The customer's reply-all keeps the people they copied on the ticket;
+	// a stranger's Cc line adds nobody.
+	if custID == t.customerID {
+		if err := addCollaborators(ctx, tx, t.ID, custID, in.Cc, now); err != nil {
+			return err
+		}
+	}
 	if err := addEntry(ctx, tx, t.ID, entry{kind: EntryMessage, customerID: custID, body: in.Text, messageRef: msgRef,
 		data: map[string]any{"threaded_by": how}}, now); err != nil {
 		return err

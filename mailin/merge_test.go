@@ -138,3 +138,43 @@ func TestWebFormSenderMakesReplyToTheCustomer(t *testing.T) {
 		t.Errorf("mails %v, want Ann acknowledged", got)
 	}
 }
+
+// Collaborators: the customer's reply-all adds the people copied (a
+// stranger's Cc adds nobody), /cc and /uncc by mail, and a response goes
+// to the customer with the collaborators in Cc, one mail.
+func TestCollaboratorsInOneMail(t *testing.T) {
+	d := newDesk(t)
+	n := d.newTicket("Greg <greg@example.com>", "support@desk.test", "Printer", "On fire.")
+	d.deliver(fmt.Sprintf("From: Greg <greg@example.com>\r\nTo: support@desk.test\r\nCc: Boss <boss@example.com>, support@desk.test\r\n"+
+		"Subject: Re: [#%d] Printer\r\n", n), "Adding my boss.")
+	d.deliver(fmt.Sprintf("From: Eve <eve@evil.test>\r\nTo: support@desk.test\r\nCc: Mallory <mallory@evil.test>\r\n"+
+		"Subject: Re: [#%d] Printer\r\n", n), "Me too.")
+	d.agentReply(n, "admin@desk.test", "/cc ops@example.com\n/uncc boss@example.com\nWe are on it.")
+	d.agentReply(n, "admin@desk.test", "/cc boss@example.com\nStill on it.")
+	if c := d.thread(n).Ticket.Collaborators; fmt.Sprint(c) != "[boss@example.com ops@example.com]" {
+		t.Errorf("collaborators %v, want boss (again) and ops, never mallory", c)
+	}
+	mails, err := d.s.ClaimOutbox(context.Background(), 100, time.Hour, d.now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var responses []core.OutMail
+	for _, m := range mails {
+		if m.Template == core.TemplateResponse {
+			responses = append(responses, m)
+		}
+	}
+	if len(responses) != 2 {
+		t.Fatalf("%d response mails, want one per response", len(responses))
+	}
+	last := responses[0] // the later response
+	for _, r := range responses {
+		if r.ID > last.ID {
+			last = r
+		}
+	}
+	if !strings.Contains(last.Recipient, "greg@example.com") || !strings.Contains(last.Cc, "boss@example.com") ||
+		!strings.Contains(last.Cc, "ops@example.com") || strings.Contains(last.Cc, "mallory") {
+		t.Errorf("last response to %q cc %q, want Greg with boss and ops in Cc", last.Recipient, last.Cc)
+	}
+}

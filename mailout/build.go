@@ -48,6 +48,18 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 	}
 	h.SetAddressList("From", []*mail.Address{sender})
 	h.SetAddressList("To", []*mail.Address{{Name: oneLine(to.Name), Address: to.Address}})
+	env := Envelope{From: from.Email, To: []string{to.Address}}
+	if m.Cc != "" {
+		cc, err := mail.ParseAddressList(m.Cc)
+		if err != nil {
+			return nil, Envelope{}, fmt.Errorf("cc %q: %w", m.Cc, err)
+		}
+		for _, a := range cc {
+			a.Name = oneLine(a.Name)
+			env.To = append(env.To, a.Address)
+		}
+		h.SetAddressList("Cc", cc)
+	}
 	if tok, _ := m.Data["ReplyToken"].(string); tok != "" {
 		h.SetAddressList("Reply-To", []*mail.Address{{Name: oneLine(from.Name), Address: core.TokenAddress(from.Email, tok)}})
 	}
@@ -90,7 +102,7 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 		if err := writeAlternative(alt, r); err != nil {
 			return nil, Envelope{}, err
 		}
-		return buf.Bytes(), Envelope{From: from.Email, To: []string{to.Address}}, nil
+		return buf.Bytes(), env, nil
 	}
 	w, err := mail.CreateWriter(&buf, h)
 	if err != nil {
@@ -124,7 +136,7 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 	if err := w.Close(); err != nil {
 		return nil, Envelope{}, err
 	}
-	return buf.Bytes(), Envelope{From: from.Email, To: []string{to.Address}}, nil
+	return buf.Bytes(), env, nil
 }
 
 // writeAlternative writes the text and HTML bodies as multipart/alternative.

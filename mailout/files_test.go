@@ -62,3 +62,37 @@ func TestCustomerFileReachesTheAgents(t *testing.T) {
 		})
 	}
 }
+
+// A response to a ticket with a collaborator is one mail: the customer in
+// To, the collaborator in Cc, both in the envelope.
+func TestResponseCopiesCollaboratorsInOneMail(t *testing.T) {
+	ctx := context.Background()
+	s := coretest.SeededStore(t)
+	in := &core.Inbound{Mailbox: "support", MessageID: "cc-1@example.com", From: core.Address{Name: "Greg", Email: "greg@example.com"},
+		Cc: []core.Address{{Name: "Boss", Email: "boss@example.com"}}, Subject: "Printer", Text: "On fire.", Class: core.ClassHuman,
+		Topic: "SEV-A", Raw: []byte("cc-1")}
+	res, err := coretest.Ingest(ctx, s, in, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Act(ctx, res.Ticket, "admin@desk.test", nil, "On it.", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	sink := mailouttest.Start(t)
+	startSender(t, s, sink, &clock{t: time.Now()})
+	var got []mailouttest.Mail
+	for _, m := range sink.WaitFor(3, 10*time.Second) { // acknowledgement, alert, response
+		h := m.Header()
+		if subj, _ := h.Subject(); strings.Contains(subj, "Printer") && strings.Contains(string(m.Data), "On it.") {
+			got = append(got, m)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d response mails, want one", len(got))
+	}
+	h := got[0].Header()
+	cc, _ := h.AddressList("Cc")
+	if len(cc) != 1 || cc[0].Address != "boss@example.com" || strings.Join(got[0].To, ",") != "greg@example.com,boss@example.com" {
+		t.Errorf("Cc %v, envelope %v, want boss in Cc and both in the envelope", cc, got[0].To)
+	}
+}
