@@ -142,6 +142,9 @@ type Ticket struct {
 	// Linked are the tickets related to it (/link).
 	MergedInto int64   `json:"merged_into,omitempty"`
 	Linked     []int64 `json:"linked,omitempty"`
+	// Mailbox is the mailbox the ticket came in on; its mail goes out from
+	// that mailbox's address.
+	Mailbox string `json:"mailbox,omitempty"`
 
 	customerID, assigneeID, teamID, departmentID, slaID int64
 }

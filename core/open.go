@@ -147,7 +147,7 @@ func (s *Store) draftTickets(ctx context.Context, tx pgx.Tx, list []opening, cus
 		}
 		d := &draft{opening: o, route: r, customer: c}
 		d.ticket = &Ticket{Subject: CleanSubject(o.msg.Subject), Status: StatusOpen, Priority: r.priority, HelpTopic: r.topic,
-			SLAPlan: r.sla, Team: r.team, Assignee: r.assignee, RootMessageID: root, CreatedAt: now, UpdatedAt: now,
+			SLAPlan: r.sla, Team: r.team, Assignee: r.assignee, RootMessageID: root, CreatedAt: now, UpdatedAt: now, Mailbox: o.msg.Mailbox,
 			Customer: Address{Name: c.name, Email: o.msg.From.Email}, customerID: c.id}
 		if r.teamID != nil {
 			d.ticket.teamID = *r.teamID

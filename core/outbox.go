@@ -106,6 +106,7 @@ type outboxRow struct {
 	notBefore time.Time // no attempt before this instant
 	digestKey string    // set on digest mails (see queueDigest)
 	cc        string    // Cc addresses, RFC 5322, comma-separated
+	sender    string    // From, RFC 5322; "" for the desk's default
 }
 
 // buildRow fills a mail's template data from its ticket and fixes its
@@ -129,6 +130,9 @@ func (s *Store) buildRow(m outMail, now time.Time) (outboxRow, error) {
 	var number int64
 	if t := m.ticket; t != nil {
 		row.ticketID, number = &t.ID, t.Number
+		if from, ok := s.senders[t.Mailbox]; ok {
+			row.sender = from.String()
+		}
 		data["Number"], data["Subject"], data["Status"], data["Priority"] = t.Number, t.Subject, string(t.Status), string(t.Priority)
 		data["Customer"] = t.Customer.Display()
 		data["Topic"], data["SLAPlan"], data["Team"] = t.HelpTopic, t.SLAPlan, t.Team
@@ -169,20 +173,22 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []outboxRow, created time.T
 	ticketIDs, attach := make([]*int64, n), make([]int64, n)
 	templates, recipients, msgIDs, irts, refs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	datas, times, emails, digests, ccs := make([]string, n), make([]time.Time, n), make([]string, n), make([]string, n), make([]string, n)
+	senders := make([]string, n)
 	for i, r := range rows {
 		ticketIDs[i], attach[i], templates[i], recipients[i], emails[i] = r.ticketID, r.attach, r.template, r.recipient, r.toEmail
 		msgIDs[i], irts[i], refs[i], datas[i], times[i], digests[i] = r.messageID, r.inReplyTo, r.refs, string(r.data), r.notBefore, r.digestKey
-		ccs[i] = r.cc
+		ccs[i], senders[i] = r.cc, r.sender
 	}
 	// Replies to these mails thread through outbox.message_id itself (it
 	// has a unique index), so thread_ids holds only inbound Message-IDs.
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO outbox (ticket_id, template, recipient, to_email, message_id, in_reply_to, refs, data, attach_message_ref,
-			next_attempt_at, digest_key, cc, created_at)
-		SELECT t, tpl, rcpt, lower(em), mid, irt, refs, data::jsonb, nullif(att, 0), nb, dk, cc, $13
+			next_attempt_at, digest_key, cc, sender, created_at)
+		SELECT t, tpl, rcpt, lower(em), mid, irt, refs, data::jsonb, nullif(att, 0), nb, dk, cc, snd, $14
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[],
-			$9::timestamptz[], $10::text[], $11::text[], $12::text[]) AS u(t, tpl, rcpt, mid, irt, refs, data, att, nb, em, dk, cc)`,
-		ticketIDs, templates, recipients, msgIDs, irts, refs, datas, attach, times, emails, digests, ccs, created); err != nil {
+			$9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[])
+			AS u(t, tpl, rcpt, mid, irt, refs, data, att, nb, em, dk, cc, snd)`,
+		ticketIDs, templates, recipients, msgIDs, irts, refs, datas, attach, times, emails, digests, ccs, senders, created); err != nil {
 		return fmt.Errorf("queue mail: %w", err)
 	}
 	// Wake the senders when the transaction commits (PostgreSQL delivers
@@ -368,6 +374,8 @@ type OutMail struct {
 	DeferredSince *time.Time
 	// Cc lists addresses copied in the same mail (RFC 5322, comma-separated).
 	Cc string
+	// Sender is the From for this mail (a brand), RFC 5322; "" for the default.
+	Sender string
 }
 
 // ClaimOutbox takes up to limit due mails and leases them for lease, so other
@@ -382,7 +390,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration,
 			UPDATE outbox SET next_attempt_at = $3, attempts = attempts + 1, claim_token = $4
 			WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1
 				ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-			RETURNING id, template, recipient, message_id, in_reply_to, refs, data, attempts, created_at, deferred_since, cc,
+			RETURNING id, template, recipient, message_id, in_reply_to, refs, data, attempts, created_at, deferred_since, cc, sender,
 				(SELECT raw FROM messages WHERE id = attach_message_ref)`,
 			now, limit, until, claim)
 		if err != nil {
@@ -393,7 +401,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration,
 			var refs string
 			var data []byte
 			if err := r.Scan(&m.ID, &m.Template, &m.Recipient, &m.MessageID, &m.InReplyTo, &refs, &data, &m.Attempts, &m.CreatedAt,
-				&m.DeferredSince, &m.Cc, &m.Original); err != nil {
+				&m.DeferredSince, &m.Cc, &m.Sender, &m.Original); err != nil {
 				return m, err
 			}
 			m.Refs = strings.Fields(refs)

@@ -36,6 +36,8 @@ type Store struct {
 	attachLimit int64
 	// canned are the responses agents send with /reply NAME.
 	canned map[string]*template.Template
+	// senders: mailbox name → the From of its tickets' mail.
+	senders map[string]Address
 
 	suppressedByBudget atomic.Int64
 }
@@ -64,6 +66,9 @@ type Options struct {
 	// Canned are the responses agents send with /reply NAME: name →
 	// text/template source over the ticket's fields.
 	Canned map[string]string
+	// Senders maps a mailbox name to the From its tickets' mail carries
+	// (brands); a mailbox not listed uses the sender's default.
+	Senders map[string]Address
 }
 
 // AgentAuth is what proves a mail claiming to be an agent's.
@@ -143,7 +148,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	return &Store{pool: pool, domain: opts.Domain, secret: opts.Secret, budget: opts.Budget, reopen: opts.ReopenWindow,
 		statusBase: strings.TrimRight(opts.StatusBaseURL, "/"), tokenLifetime: opts.TokenLifetime, agentAuth: opts.AgentAuth,
-		attachLimit: opts.AttachLimit, canned: canned}, nil
+		attachLimit: opts.AttachLimit, canned: canned, senders: opts.Senders}, nil
 }
 
 // Close releases every connection.

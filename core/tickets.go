@@ -25,7 +25,7 @@ const ticketColumns = `
 	t.next_escalation_at, t.created_at, t.updated_at, t.resolved_at, t.closed_at, t.root_message_id,
 	coalesce((SELECT array_agg(cc.email ORDER BY cc.email) FROM ticket_collaborators tc
 		JOIN customers cc ON cc.id = tc.customer_id WHERE tc.ticket_id = t.id), '{}'), t.spam,
-	coalesce((SELECT number FROM tickets m WHERE m.id = t.merged_into), 0),
+	coalesce((SELECT number FROM tickets m WHERE m.id = t.merged_into), 0), t.mailbox,
 	coalesce((SELECT array_agg(o.number ORDER BY o.number) FROM ticket_links l JOIN tickets o ON o.id = l.linked_id
 		WHERE l.ticket_id = t.id), '{}')`
 
@@ -45,7 +45,7 @@ func scanTicket(row pgx.Row) (*Ticket, error) {
 		&t.HelpTopic, &t.Department, &t.Team, &t.teamID, &t.departmentID, &aName, &aEmail, &t.assigneeID,
 		&t.SLAPlan, &t.slaID, &t.FirstResponseDue, &t.ResolutionDue, &t.FirstRespondedAt, &t.Overdue, &t.SLAState, &t.NextEscalationAt,
 		&t.CreatedAt, &t.UpdatedAt, &t.ResolvedAt, &t.ClosedAt, &t.RootMessageID, &t.Collaborators, &t.Spam,
-		&t.MergedInto, &t.Linked)
+		&t.MergedInto, &t.Mailbox, &t.Linked)
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,14 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 	if err != nil {
 		return nil, Envelope{}, fmt.Errorf("recipient %q: %w", m.Recipient, err)
 	}
+	if m.Sender != "" {
+		// The ticket's brand: the mailbox it came in on.
+		brand, err := mail.ParseAddress(m.Sender)
+		if err != nil {
+			return nil, Envelope{}, fmt.Errorf("sender %q: %w", m.Sender, err)
+		}
+		from = core.Address{Name: brand.Name, Email: strings.ToLower(brand.Address)}
+	}
 	var h mail.Header
 	h.SetDate(now)
 	sender := &mail.Address{Name: oneLine(from.Name), Address: from.Email}

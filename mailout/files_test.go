@@ -96,3 +96,27 @@ func TestResponseCopiesCollaboratorsInOneMail(t *testing.T) {
 		t.Errorf("Cc %v, envelope %v, want boss in Cc and both in the envelope", cc, got[0].To)
 	}
 }
+
+// Brands: a ticket's mail goes out from the mailbox it came in on, with
+// that mailbox's name, and replies come back there.
+func TestTicketMailFromItsMailbox(t *testing.T) {
+	s := coretest.OpenSameWith(t, coretest.SeededStore(t), core.Options{Senders: map[string]core.Address{
+		"emergency": {Name: "Emergency Desk", Email: "emergency@desk.test"}}})
+	ingestGreg(t, s, time.Now()) // arrives on the emergency mailbox
+	sink := mailouttest.Start(t)
+	startSender(t, s, sink, &clock{t: time.Now()})
+	for _, m := range sink.WaitFor(2, 10*time.Second) {
+		if m.To[0] != "greg@example.com" {
+			continue
+		}
+		h := m.Header()
+		from, _ := h.AddressList("From")
+		rt, _ := h.AddressList("Reply-To")
+		if len(from) != 1 || from[0].Address != "emergency@desk.test" || from[0].Name != "Emergency Desk" ||
+			len(rt) != 1 || !strings.HasPrefix(rt[0].Address, "emergency+") || m.From != "emergency@desk.test" {
+			t.Errorf("From %v, Reply-To %v, envelope %s: want the emergency desk", from, rt, m.From)
+		}
+		return
+	}
+	t.Fatal("no acknowledgement to Greg")
+}

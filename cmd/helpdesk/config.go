@@ -134,6 +134,9 @@ type MailboxConfig struct {
 	DefaultTopic string        `toml:"default_topic"`
 	MoveTo       string        `toml:"move_to"`
 	Insecure     bool          `toml:"insecure_skip_verify"`
+	// FromName names this mailbox's mail (a brand); its tickets' mail goes
+	// out from its address either way.
+	FromName string `toml:"from_name"`
 }
 
 // RouteConfig sends mail to a help topic by address or by pattern.

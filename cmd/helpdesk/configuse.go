@@ -63,6 +63,24 @@ func (c *Config) FromAddress() core.Address {
 	return core.Address{Name: a.Name, Email: strings.ToLower(a.Address)}
 }
 
+// Senders is the From of each mailbox's tickets' mail: the mailbox's own
+// address, with its from_name or else the desk's name.
+func (c *Config) Senders() map[string]core.Address {
+	desk := c.FromAddress()
+	out := map[string]core.Address{}
+	for _, m := range c.Mailboxes {
+		if m.Address == "" {
+			continue
+		}
+		name := m.FromName
+		if name == "" {
+			name = desk.Name
+		}
+		out[m.Name] = core.Address{Name: name, Email: strings.ToLower(m.Address)}
+	}
+	return out
+}
+
 // IntakeRoutes turns the routes into mailin's form.
 func (c *Config) IntakeRoutes() []mailin.Route {
 	var out []mailin.Route
@@ -116,7 +134,7 @@ func (c *Config) SMTPSettings() mailout.SMTPConfig {
 func (c *Config) StoreOptions() core.Options {
 	o := core.Options{Domain: c.Domain, Secret: []byte(c.Secret), ReopenWindow: c.Limits.ReopenWindow, StatusBaseURL: c.StatusURL,
 		Budget: core.DefaultBudget, TokenLifetime: c.TokenLifetime, AgentAuth: core.AgentAuth(c.AgentAuth),
-		AttachLimit: c.Limits.AttachToAgentsBytes}
+		AttachLimit: c.Limits.AttachToAgentsBytes, Senders: c.Senders()}
 	for _, set := range []struct {
 		from int
 		to   *int
