@@ -63,11 +63,22 @@ type Inbound struct {
 	// Note says why the class was chosen when that needs telling: the spam
 	// verdict, or why the message could not be scanned.
 	Note string
+	// Forwarded is a customer's message this one carries (forwarded as an
+	// attachment or inline): an agent forwarding it opens a ticket for
+	// that customer.
+	Forwarded *Forward
 	// Released: an admin released it from spam, so blocks do not apply.
 	Released bool
 	// Forged says why the sender is likely forged (trusted DMARC fail, say):
 	// the ticket is opened, but nothing automatic answers it.
 	Forged string
+}
+
+// Forward is a message carried inside another.
+type Forward struct {
+	From    Address
+	Subject string
+	Text    string
 }
 
 // Attachment describes a MIME part kept with a message.
@@ -217,6 +228,11 @@ func (s *Store) thread(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef int64
 			return s.openTickets(ctx, tx, []opening{{msg: in, ref: msgRef, linked: t.ID, result: res}}, now)
 		}
 		if err := s.setStatus(ctx, tx, t, StatusOpen, actor{}, now); err != nil {
+			return err
+		}
+	}
+	if t == nil && in.Forwarded != nil && in.Class == ClassHuman && !forwardedNothing(in) {
+		if opened, err := s.openForwarded(ctx, tx, in, msgRef, now, res); opened || err != nil {
 			return err
 		}
 	}

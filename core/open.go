@@ -453,3 +453,50 @@ func (c *routeCache) get(ctx context.Context, topic string) (route, *plan, error
 	}
 	return r, c.plans[*r.slaID], nil
 }
+
+// forwardedNothing reports commands other than /customer in a forward:
+// then it is not a request to open a ticket for the customer.
+func forwardedNothing(in *Inbound) bool {
+	for _, c := range in.Commands {
+		if c.Name != "customer" {
+			return true
+		}
+	}
+	return false
+}
+
+// EventOpenedFor marks a ticket an agent opened for a customer by
+// forwarding their mail.
+const EventOpenedFor = "opened_for"
+
+// openForwarded opens a ticket for the customer whose mail an agent
+// forwarded to the desk (as an attachment or inline, with /customer or
+// without): the customer is the original sender, the agent is named as the
+// one who opened it. The customer is acknowledged only when the agent's
+// mail proves it is theirs (DKIM/DMARC), since a forged "agent" must not
+// make us mail strangers. It reports false for mail not from an agent.
+func (s *Store) openForwarded(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef int64, now time.Time, res *IngestResult) (bool, error) {
+	agent, err := agentByEmail(ctx, tx, in.From.Email)
+	if err != nil || agent == nil {
+		return false, err
+	}
+	fwd := *in
+	fwd.From, fwd.Subject, fwd.Text = in.Forwarded.From, in.Forwarded.Subject, in.Forwarded.Text
+	fwd.Cc, fwd.Commands, fwd.CommandRest, fwd.ReplyToken = nil, nil, "", ""
+	if fwd.Subject == "" {
+		fwd.Subject = in.Subject
+	}
+	if !aligned(agent.email, in.AuthPass) {
+		fwd.Forged = "forwarded by " + agent.email + ", whose mail carries no DKIM/DMARC pass"
+	}
+	if err := s.openTickets(ctx, tx, []opening{{msg: &fwd, ref: msgRef, result: res}}, now); err != nil {
+		return true, err
+	}
+	t, err := ticketByNumber(ctx, tx, res.Ticket, false)
+	if err != nil || t == nil {
+		return true, err
+	}
+	res.Action = "new ticket for " + fwd.From.Email + ", forwarded by " + agent.email
+	return true, addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: EventOpenedFor, agentID: agent.id,
+		data: map[string]any{"customer": fwd.From.Email}}, now)
+}

@@ -41,6 +41,9 @@ func (in *Inbound) Sanitize() {
 	}
 	in.CommandRest = CleanText(in.CommandRest)
 	in.AuthPass = cleanLines(in.AuthPass)
+	if f := in.Forwarded; f != nil {
+		f.From, f.Subject, f.Text = f.From.clean(), CleanLine(f.Subject), CleanText(f.Text)
+	}
 	in.Undeliverable = cleanLines(in.Undeliverable)
 }
 

@@ -291,6 +291,13 @@ func (in *Intake) Prepare(src Source, raw []byte) (*Prepared, error) {
 	msg.AuthPass = append(auth.Pass, in.DKIM.pass(fromDomain, raw)...)
 	msg.FromCount = p.FromCount
 	msg.Forged = auth.Forged(fromDomain)
+	fwd := p.Attached
+	if fwd == nil {
+		fwd = inlineForward(p.Text)
+	}
+	if fwd != nil && !in.isDesk(fwd.From.Email) {
+		msg.Forwarded = &core.Forward{From: fwd.From, Subject: fwd.Subject, Text: StripQuotes(fwd.Text)}
+	}
 	verdict, unscanned := in.Spam.judge(p, raw)
 	applySpam(msg, verdict, unscanned)
 	msg.Topic, msg.RouteRule = in.route(src, p)

@@ -178,3 +178,50 @@ func TestCollaboratorsInOneMail(t *testing.T) {
 		t.Errorf("last response to %q cc %q, want Greg with boss and ops in Cc", last.Recipient, last.Cc)
 	}
 }
+
+// An agent forwards a customer's mail to the desk, as an attachment or
+// inline, with /customer or without: the ticket is the customer's, the
+// agent named as its opener; the customer is acknowledged when the
+// agent's mail proves it is theirs.
+func TestAgentForwardOpensTicketForCustomer(t *testing.T) {
+	original := "From: Ann Customer <ann@example.com>\r\nTo: garnet@desk.test\r\nSubject: Screen broken\r\n" +
+		"Message-ID: <ann-orig@example.com>\r\n\r\nMy screen is broken.\r\n"
+	for _, c := range []struct {
+		name, headers, body string
+		acked               bool
+	}{
+		{"as attachment, proven by DKIM", "Authentication-Results: mx.desk.test; dkim=pass header.d=desk.test\r\n" +
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=f\r\n",
+			"--f\r\nContent-Type: text/plain\r\n\r\nPlease help Ann.\r\n--f\r\nContent-Type: message/rfc822\r\n\r\n" + original + "--f--", true},
+		{"inline with /customer, unproven", "",
+			"/customer\r\n\r\n---------- Forwarded message ---------\r\nFrom: Ann Customer <ann@example.com>\r\n" +
+				"Date: Mon, 2 Mar 2026 08:00:00 +0000\r\nSubject: Screen broken\r\nTo: <garnet@desk.test>\r\n\r\nMy screen is broken.", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := newDesk(t)
+			out := d.deliver("From: Garnet <garnet@desk.test>\r\nTo: support@desk.test\r\nSubject: Fwd: Screen broken\r\n"+c.headers, c.body)
+			if !out.Created {
+				t.Fatalf("%+v: no ticket", out)
+			}
+			th := d.thread(out.Ticket)
+			if th.Ticket.Customer.Email != "ann@example.com" || th.Ticket.Subject != "Screen broken" {
+				t.Errorf("ticket %q for %s, want Ann's", th.Ticket.Subject, th.Ticket.Customer.Email)
+			}
+			opener := ""
+			for _, e := range th.Entries {
+				if e.Event == core.EventOpenedFor {
+					opener = e.Author
+				}
+				if e.Kind == core.EntryMessage && !strings.Contains(e.Body, "My screen is broken.") {
+					t.Errorf("message %q, want Ann's text", e.Body)
+				}
+			}
+			if opener != "Garnet" {
+				t.Errorf("opened by %q, want Garnet", opener)
+			}
+			if got := d.outbox(); has(got, "ack→ann@example.com") != c.acked {
+				t.Errorf("mails %v: Ann acknowledged %v, want %v", got, !c.acked, c.acked)
+			}
+		})
+	}
+}

@@ -61,6 +61,9 @@ type Parsed struct {
 	// Embedded holds Message-IDs of messages quoted inside a report (a
 	// bounce's original), to find the ticket a bounce belongs to.
 	Embedded []string
+	// Attached is the first message attached whole (message/rfc822): what
+	// an agent forwards "as attachment".
+	Attached *Forwarded
 	// HardBounced lists recipients a delivery report says failed permanently.
 	HardBounced []string
 	Received    int // number of Received: headers
@@ -175,16 +178,21 @@ func (w *walker) walk(e *message.Entity, depth int, parentType string) error {
 		w.p.HardBounced = append(w.p.HardBounced, hardBounces(body)...)
 		return nil
 	case mediaType == "message/rfc822" || mediaType == "text/rfc822-headers" || mediaType == "message/rfc822-headers":
-		// The original of a bounce: we only need its Message-ID.
+		// The original of a bounce (its Message-ID finds the ticket), or a
+		// message an agent forwards as an attachment.
 		inner, err := message.Read(io.LimitReader(e.Body, 1<<20))
 		if inner != nil {
-			if id := messageID(mail.Header{Header: inner.Header}); id != "" {
+			ih := mail.Header{Header: inner.Header}
+			if id := messageID(ih); id != "" {
 				w.p.Embedded = append(w.p.Embedded, id)
+			}
+			if w.p.Attached == nil && mediaType == "message/rfc822" {
+				w.p.Attached = w.embedded(inner, depth)
 			}
 		} else if err != nil {
 			return nil
 		}
-		io.Copy(io.Discard, e.Body) // the rest of the original is not needed
+		io.Copy(io.Discard, e.Body) // whatever is left of the original
 		return nil
 	case !attachment && mediaType == "text/plain" && w.p.Text == "":
 		b, err := io.ReadAll(e.Body)
@@ -204,6 +212,32 @@ func (w *walker) walk(e *message.Entity, depth int, parentType string) error {
 		Inline: disp == "inline" || e.Header.Get("Content-Id") != "",
 	})
 	return readErr(err)
+}
+
+// Forwarded is a message carried inside another: its sender, subject and
+// text.
+type Forwarded struct {
+	From    core.Address
+	Subject string
+	Text    string
+}
+
+// embedded reads an attached message's sender, subject and text, under the
+// same limits as the message around it.
+func (w *walker) embedded(inner *message.Entity, depth int) *Forwarded {
+	h := mail.Header{Header: inner.Header}
+	from := addresses(h, "From")
+	if len(from) == 0 {
+		return nil
+	}
+	sub := &walker{lim: w.lim, p: &Parsed{}, parts: w.parts}
+	sub.walk(inner, depth+1, "")
+	w.parts = sub.parts
+	text := sub.p.Text
+	if text == "" && sub.html != "" {
+		text = HTMLToText(sub.html)
+	}
+	return &Forwarded{From: from[0], Subject: decodedText(h, "Subject"), Text: strings.ToValidUTF8(text, "\uFFFD")}
 }
 
 // readErr ignores errors that leave the body readable: an unknown charset
