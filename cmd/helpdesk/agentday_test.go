@@ -1,0 +1,144 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-message/mail"
+
+	"helpdesk/core"
+	"helpdesk/mailout"
+)
+
+// TestAgentDayThroughDovecot is an agent's day by mail, end to end: the
+// daemon reads Dovecot and sends through the SMTP sink, and each step
+// checks what every party received. The customer's file reaches the
+// agent; a canned reply goes to the customer with the person they copied
+// in Cc; the agent asks for the queue; a duplicate ticket is merged; a
+// forged mail in the agent's name runs nothing; a forwarded mail opens a
+// ticket for its sender; each desk answers from its own address.
+func TestAgentDayThroughDovecot(t *testing.T) {
+	r := newRig(t)
+	r.seen = map[string]bool{}
+	r.start()
+	sc := r.support.Dial(t)
+	appendRaw := func(raw string) { r.support.Append(t, sc, "INBOX", []byte(raw)) }
+
+	// Greg writes with a file, copying his boss.
+	file := base64.StdEncoding.EncodeToString([]byte("Touchpad: disabled\n"))
+	appendRaw("From: Greg <greg@example.com>\r\nTo: support@desk.test\r\nCc: Boss <boss@example.com>\r\nSubject: Trackpad\r\n" +
+		"Message-ID: <day-1@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n" +
+		"Content-Type: text/plain\r\n\r\nMy trackpad is dead; device list attached.\r\n--b\r\nContent-Type: text/plain\r\n" +
+		"Content-Disposition: attachment; filename=devices.txt\r\nContent-Transfer-Encoding: base64\r\n\r\n" + file + "\r\n--b--\r\n")
+	first := r.waitTickets(1)[0]
+	ack := r.waitSent("greg@example.com", first.Tag())
+	alert := r.waitSent("garnet@desk.test", "New ticket")
+	if files := mailout.Files(r.rawOf(alert)); len(files) != 1 || files[0].Name != "devices.txt" {
+		t.Errorf("Garnet's alert carries %v, want devices.txt", files)
+	}
+	if from := r.fromOf(ack); from != "support@desk.test" {
+		t.Errorf("acknowledgement from %s, want support@desk.test", from)
+	}
+
+	// Garnet answers with a canned response: Greg gets it, his boss in Cc.
+	r.reply(r.support, "Garnet <garnet@desk.test>", alert, "/reply need-info\nHi Greg,")
+	resp := r.waitSent("greg@example.com", first.Tag())
+	if !strings.Contains(resp.body, "Hi Greg,") || !strings.Contains(resp.body, "exact error message") {
+		t.Errorf("response body %q, want Garnet's words and the canned text", resp.body)
+	}
+	if m := r.mailByID(resp.messageID); m == nil || strings.Join(m.To, ",") != "greg@example.com,boss@example.com" {
+		t.Errorf("response envelope %v, want Greg and his boss in one mail", m)
+	}
+
+	// Garnet asks for her queue.
+	appendRaw("From: Garnet <garnet@desk.test>\r\nTo: support@desk.test\r\nSubject: queue\r\nMessage-ID: <day-q@desk.test>\r\n\r\n/queue\r\n")
+	if q := r.waitSent("garnet@desk.test", "Your queue"); !strings.Contains(q.body, first.Tag()) {
+		t.Errorf("queue %q does not list %s", q.body, first.Tag())
+	}
+
+	// Greg writes again as a new thread; Garnet merges it into the first.
+	appendRaw(string(customerMail("Greg <greg@example.com>", "support@desk.test", "Trackpad still dead", "day-2@example.com", "Any news?")))
+	second := r.waitTickets(2)[0] // not acknowledged: Greg already was today
+	r.reply(r.support, "Garnet <garnet@desk.test>", r.waitSent("garnet@desk.test", "New ticket"), fmt.Sprintf("/merge %s", first.Tag()))
+	r.waitSent("greg@example.com", "Now handled as")
+	r.waitFor(second.Number, "the merge", func(th core.Thread) bool { return th.Ticket.MergedInto == first.Number })
+
+	// A forged mail in Garnet's name, with her token, runs nothing.
+	appendRaw(fmt.Sprintf("From: Garnet <garnet@desk.test>, Mallory <mallory@evil.test>\r\nTo: %s\r\nSubject: Re: %s\r\n"+
+		"Message-ID: <day-forged@evil.test>\r\n\r\n/close\r\nDone.\r\n", alert.replyTo, alert.subject))
+	r.waitSent("garnet@desk.test", "not accepted")
+	if th := r.show(first.Number); th.Ticket.Status != core.StatusOpen {
+		t.Errorf("status %s after a forged /close", th.Ticket.Status)
+	}
+
+	// Garnet forwards Ann's mail: a ticket for Ann, not acknowledged, since
+	// Garnet's mail proves nothing here (no DKIM).
+	appendRaw("From: Garnet <garnet@desk.test>\r\nTo: support@desk.test\r\nSubject: Fwd: Screen\r\nMessage-ID: <day-fwd@desk.test>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=f\r\n\r\n--f\r\nContent-Type: text/plain\r\n\r\nFor Ann.\r\n" +
+		"--f\r\nContent-Type: message/rfc822\r\n\r\n" + string(customerMail("Ann <ann@example.com>", "garnet@desk.test", "Screen",
+		"ann-1@example.com", "My screen flickers.")) + "--f--\r\n")
+	if anns := r.waitTickets(3); anns[0].Customer.Email != "ann@example.com" {
+		t.Errorf("newest ticket is %s's, want Ann's", anns[0].Customer.Email)
+	}
+
+	// The emergency desk answers from its own address.
+	uc := r.urgent.Dial(t)
+	r.urgent.Append(t, uc, "INBOX", customerMail("Jane <jane@example.com>", "emergency@desk.test", "Portal down", "day-j@example.com", "404."))
+	if from := r.fromOf(r.waitSent("jane@example.com", "Portal down")); from != "emergency@desk.test" {
+		t.Errorf("emergency acknowledgement from %s, want emergency@desk.test", from)
+	}
+
+	// What each party received, in all.
+	time.Sleep(time.Second)
+	// Greg: the acknowledgement, the canned response, the merge notice;
+	// his boss: the response, in the same mail; Ann, unproven forward: none.
+	for addr, want := range map[string]int{"greg@example.com": 3, "boss@example.com": 1, "ann@example.com": 0, "mallory@evil.test": 0} {
+		if got := len(r.mailsTo(addr, 0)); got != want {
+			t.Errorf("%s received %d mails, want %d: %v", addr, got, want, r.subjects())
+		}
+	}
+}
+
+// rawOf is the raw bytes of a mail the sink received.
+func (r *rig) rawOf(s sent) []byte {
+	if m := r.mailByID(s.messageID); m != nil {
+		return m.Data
+	}
+	return nil
+}
+
+// fromOf is the From address of a mail the sink received.
+func (r *rig) fromOf(s sent) string {
+	m := r.mailByID(s.messageID)
+	if m == nil {
+		return ""
+	}
+	h := m.Header()
+	from, _ := h.AddressList("From")
+	if len(from) == 0 {
+		return ""
+	}
+	return from[0].Address
+}
+
+func (r *rig) mailByID(id string) *mailSeen {
+	for _, m := range r.sink.Mails() {
+		h := m.Header()
+		if mid, _ := h.MessageID(); mid == id {
+			return &mailSeen{To: m.To, Data: m.Data, header: h}
+		}
+	}
+	return nil
+}
+
+// mailSeen is a mail the sink received, with its parsed header.
+type mailSeen struct {
+	To     []string
+	Data   []byte
+	header mail.Header
+}
+
+func (m *mailSeen) Header() *mail.Header { return &m.header }
