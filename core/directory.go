@@ -49,6 +49,8 @@ type Agent struct {
 	Role  Role     `json:"role"`
 	Teams []string `json:"teams"`
 	Away  bool     `json:"away"`
+	// NoDigest: no morning queue digest for this agent.
+	NoDigest bool `json:"no_digest,omitempty"`
 }
 
 // SLAPlan sets the targets a ticket is held to, and Policy the schedule,
@@ -95,10 +97,10 @@ func (s *Store) SyncDirectory(ctx context.Context, d Directory) error {
 			emails = append(emails, email)
 			var id int64
 			if err := tx.QueryRow(ctx, `
-				INSERT INTO agents (email, name, role, away, active) VALUES ($1, $2, $3, $4, true)
+				INSERT INTO agents (email, name, role, away, no_digest, active) VALUES ($1, $2, $3, $4, $5, true)
 				ON CONFLICT (email) DO UPDATE SET name = excluded.name, role = excluded.role,
-					away = excluded.away, active = true
-				RETURNING id`, email, a.Name, string(a.Role), a.Away).Scan(&id); err != nil {
+					away = excluded.away, no_digest = excluded.no_digest, active = true
+				RETURNING id`, email, a.Name, string(a.Role), a.Away, a.NoDigest).Scan(&id); err != nil {
 				return fmt.Errorf("agent %q: %w", a.Email, err)
 			}
 			if _, err := tx.Exec(ctx, `DELETE FROM agent_teams WHERE agent_id = $1`, id); err != nil {

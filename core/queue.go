@@ -22,9 +22,17 @@ func isQueueRequest(in *Inbound) bool {
 // agent's configured address whoever sent the request, so a forged
 // request shows a spoofer nothing.
 func (s *Store) answerQueue(ctx context.Context, tx pgx.Tx, in *Inbound, now time.Time, res *IngestResult) (bool, error) {
-	agent, err := agentByEmail(ctx, tx, in.From.Email)
+	n, err := s.mailQueue(ctx, tx, in.From.Email, in.MessageID, false, now, res)
+	return n >= 0, err
+}
+
+// mailQueue mails the agent with email their queue; it returns how many
+// tickets it listed, -1 when email is no agent's. The morning digest
+// skips an empty queue.
+func (s *Store) mailQueue(ctx context.Context, tx pgx.Tx, email, inReplyTo string, morning bool, now time.Time, res *IngestResult) (int, error) {
+	agent, err := agentByEmail(ctx, tx, email)
 	if err != nil || agent == nil {
-		return false, err
+		return -1, err
 	}
 	rows, err := tx.Query(ctx, `SELECT `+ticketColumns+ticketJoins+`
 		WHERE t.status IN ('open', 'pending') AND t.merged_into IS NULL
@@ -32,23 +40,64 @@ func (s *Store) answerQueue(ctx context.Context, tx pgx.Tx, in *Inbound, now tim
 		ORDER BY least(CASE WHEN t.first_responded_at IS NULL THEN t.first_response_due END, t.resolution_due) NULLS LAST, t.number
 		LIMIT $3`, agent.id, agent.teams, queueLimit)
 	if err != nil {
-		return true, fmt.Errorf("load the queue of %s: %w", agent.email, err)
+		return 0, fmt.Errorf("load the queue of %s: %w", agent.email, err)
 	}
 	var list []map[string]any
 	for rows.Next() {
 		t, err := scanTicket(rows)
 		if err != nil {
 			rows.Close()
-			return true, fmt.Errorf("load the queue of %s: %w", agent.email, err)
+			return 0, fmt.Errorf("load the queue of %s: %w", agent.email, err)
 		}
 		list = append(list, s.queueItem(t, agent, now))
 	}
 	if err := rows.Err(); err != nil {
-		return true, fmt.Errorf("load the queue of %s: %w", agent.email, err)
+		return 0, fmt.Errorf("load the queue of %s: %w", agent.email, err)
+	}
+	if morning && len(list) == 0 {
+		return 0, nil
 	}
 	res.Action = fmt.Sprintf("queue of %d tickets mailed to %s", len(list), agent.email)
-	return true, s.mailAgents(ctx, tx, now, nil, []recipient{{id: agent.id, addr: agent.address}}, TemplateQueue, in.MessageID,
-		map[string]any{"Tickets": list, "Count": len(list), "Agent": agent.name})
+	return len(list), s.mailAgents(ctx, tx, now, nil, []recipient{{id: agent.id, addr: agent.address}}, TemplateQueue, inReplyTo,
+		map[string]any{"Tickets": list, "Count": len(list), "Agent": agent.name, "Morning": morning})
+}
+
+// SendQueueDigests mails every active agent who is not away and has not
+// opted out their queue, as /queue does, once on day (whichever daemon
+// comes first). It returns how many were sent; agents with nothing open
+// get nothing.
+func (s *Store) SendQueueDigests(ctx context.Context, day time.Time, now time.Time) (int, error) {
+	sent := 0
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO daily_jobs (name, day) VALUES ('queue_digest', $1) ON CONFLICT DO NOTHING`,
+			day.Format("2006-01-02"))
+		if err != nil {
+			return fmt.Errorf("claim the queue digest of %s: %w", day.Format("2006-01-02"), err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // another daemon sent today's
+		}
+		rows, err := tx.Query(ctx, `SELECT email FROM agents WHERE active AND NOT away AND NOT no_digest ORDER BY id`)
+		if err != nil {
+			return fmt.Errorf("list agents: %w", err)
+		}
+		emails, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("list agents: %w", err)
+		}
+		for _, e := range emails {
+			var res IngestResult
+			n, err := s.mailQueue(ctx, tx, e, "", true, now, &res)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				sent++
+			}
+		}
+		return nil
+	})
+	return sent, err
 }
 
 // queueItem is one line of a queue mail.

@@ -169,9 +169,13 @@ type LimitsConfig struct {
 	ReopenWindow time.Duration `toml:"reopen_window"`
 }
 
-// SLAConfig is the checker's schedule.
+// SLAConfig is the checker's schedule, and the agents' morning digest's.
 type SLAConfig struct {
 	Schedule string `toml:"schedule"`
+	// QueueDigest is when each agent gets their queue by mail, a cron
+	// spec (CRON_TZ=… allowed); put it inside your business hours. "off"
+	// sends none; default "30 8 * * 1-5".
+	QueueDigest string `toml:"queue_digest"`
 }
 
 // AgentConfig is a member of staff.
@@ -181,6 +185,8 @@ type AgentConfig struct {
 	Role  string   `toml:"role"`
 	Teams []string `toml:"teams"`
 	Away  bool     `toml:"away"`
+	// QueueDigest: false turns this agent's morning queue digest off.
+	QueueDigest *bool `toml:"queue_digest"`
 }
 
 // SLAPlanConfig is a service level.
@@ -364,6 +370,9 @@ func (c *Config) defaults() {
 	}
 	if c.StatusURL == "" && c.HTTPAddr != "" {
 		c.StatusURL = "http://" + c.HTTPAddr
+	}
+	if c.SLA.QueueDigest == "" {
+		c.SLA.QueueDigest = "30 8 * * 1-5"
 	}
 	if c.SLA.Schedule == "" {
 		c.SLA.Schedule = "@every 1m"

@@ -22,7 +22,8 @@ func (c *Config) Directory() core.Directory {
 		d.Teams = append(d.Teams, core.Team{Name: x.Name, Department: x.Department, AutoAssign: x.AutoAssign})
 	}
 	for _, x := range c.Agents {
-		d.Agents = append(d.Agents, core.Agent{Email: strings.ToLower(x.Email), Name: x.Name, Role: core.Role(x.Role), Teams: x.Teams, Away: x.Away})
+		d.Agents = append(d.Agents, core.Agent{Email: strings.ToLower(x.Email), Name: x.Name, Role: core.Role(x.Role), Teams: x.Teams, Away: x.Away,
+			NoDigest: x.QueueDigest != nil && !*x.QueueDigest})
 	}
 	for _, x := range c.SLAPlans {
 		pol, _ := x.policy() // validated

@@ -86,6 +86,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}); err != nil {
 		return &exitError{78, fmt.Errorf("sla.schedule %q: %w", cfg.SLA.Schedule, err)}
 	}
+	if cfg.SLA.QueueDigest != "off" {
+		if _, err := checker.AddFunc(cfg.SLA.QueueDigest, func() {
+			now := time.Now()
+			if n, err := db.SendQueueDigests(ctx, now, now); err != nil {
+				log.Error("queue digest", "err", err)
+			} else if n > 0 {
+				log.Info("queue digest", "agents", n)
+			}
+		}); err != nil {
+			return &exitError{78, fmt.Errorf("sla.queue_digest %q: %w", cfg.SLA.QueueDigest, err)}
+		}
+	}
 	checker.Start()
 	defer func() { <-checker.Stop().Done() }()
 
