@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ import (
 func TestAgentDayThroughDovecot(t *testing.T) {
 	r := newRig(t)
 	r.seen = map[string]bool{}
+	cfg, _ := os.ReadFile(r.config)
+	os.WriteFile(r.config, append([]byte("form_senders = [\"noreply@forms.example.com\"]\n"), cfg...), 0o600)
 	r.start()
 	sc := r.support.Dial(t)
 	appendRaw := func(raw string) { r.support.Append(t, sc, "INBOX", []byte(raw)) }
@@ -66,12 +69,20 @@ func TestAgentDayThroughDovecot(t *testing.T) {
 	r.waitSent("greg@example.com", "Now handled as")
 	r.waitFor(second.Number, "the merge", func(th core.Thread) bool { return th.Ticket.MergedInto == first.Number })
 
-	// A forged mail in Garnet's name, with her token, runs nothing.
+	// Forged mail in Garnet's name runs nothing: a two-address From with
+	// her token, and headers planted by the sender (this MX is not declared
+	// to strip them), one with a quoted ";", one for a public suffix.
 	appendRaw(fmt.Sprintf("From: Garnet <garnet@desk.test>, Mallory <mallory@evil.test>\r\nTo: %s\r\nSubject: Re: %s\r\n"+
 		"Message-ID: <day-forged@evil.test>\r\n\r\n/close\r\nDone.\r\n", alert.replyTo, alert.subject))
+	for i, planted := range []string{"mx.desk.test; dkim=pass header.d=desk.test",
+		`mx.desk.test; spf=pass smtp.mailfrom="x;dkim=pass header.d=desk.test"@evil.test`, "mx.desk.test; dkim=pass header.i=@test"} {
+		appendRaw(fmt.Sprintf("Authentication-Results: %s\r\nFrom: Garnet <garnet@desk.test>\r\nTo: support@desk.test\r\n"+
+			"Subject: Re: %s\r\nMessage-ID: <day-planted-%d@evil.test>\r\n\r\n/close\r\nDone.\r\n", planted, first.Tag(), i))
+	}
 	r.waitSent("garnet@desk.test", "not accepted")
+	time.Sleep(2 * time.Second)
 	if th := r.show(first.Number); th.Ticket.Status != core.StatusOpen {
-		t.Errorf("status %s after a forged /close", th.Ticket.Status)
+		t.Errorf("status %s after forged /close mails", th.Ticket.Status)
 	}
 
 	// Garnet forwards Ann's mail: a ticket for Ann, not acknowledged, since
@@ -80,9 +91,27 @@ func TestAgentDayThroughDovecot(t *testing.T) {
 		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=f\r\n\r\n--f\r\nContent-Type: text/plain\r\n\r\nFor Ann.\r\n" +
 		"--f\r\nContent-Type: message/rfc822\r\n\r\n" + string(customerMail("Ann <ann@example.com>", "garnet@desk.test", "Screen",
 		"ann-1@example.com", "My screen flickers.")) + "--f--\r\n")
-	if anns := r.waitTickets(3); anns[0].Customer.Email != "ann@example.com" {
-		t.Errorf("newest ticket is %s's, want Ann's", anns[0].Customer.Email)
+	ann := r.waitTickets(3)[0]
+	if ann.Customer.Email != "ann@example.com" {
+		t.Errorf("newest ticket is %s's, want Ann's", ann.Customer.Email)
 	}
+
+	// /cc and /uncc by mail, and /link: the next response reaches Greg with
+	// ops in Cc and his boss no more.
+	r.reply(r.support, "Garnet <garnet@desk.test>", alert, fmt.Sprintf("/cc ops@example.com\n/uncc boss@example.com\n/link %s\nLooking.", ann.Tag()))
+	if m := r.mailByID(r.waitSent("greg@example.com", "Trackpad").messageID); m == nil ||
+		strings.Join(m.To, ",") != "greg@example.com,ops@example.com" {
+		t.Errorf("response after /cc and /uncc to %v, want Greg and ops", m)
+	}
+	if l := r.show(first.Number).Ticket.Linked; len(l) != 1 || l[0] != ann.Number {
+		t.Errorf("links %v, want %d", l, ann.Number)
+	}
+
+	// A web form's mail is its Reply-To's: Kim opens the ticket and is
+	// acknowledged.
+	appendRaw("From: Contact form <noreply@forms.example.com>\r\nReply-To: Kim <kim@example.com>\r\nTo: support@desk.test\r\n" +
+		"Subject: Contact form: invoice\r\nMessage-ID: <day-form@forms.example.com>\r\n\r\nWhere is my invoice?\r\n")
+	r.waitSent("kim@example.com", "invoice")
 
 	// The emergency desk answers from its own address.
 	uc := r.urgent.Dial(t)
@@ -93,9 +122,11 @@ func TestAgentDayThroughDovecot(t *testing.T) {
 
 	// What each party received, in all.
 	time.Sleep(time.Second)
-	// Greg: the acknowledgement, the canned response, the merge notice;
-	// his boss: the response, in the same mail; Ann, unproven forward: none.
-	for addr, want := range map[string]int{"greg@example.com": 3, "boss@example.com": 1, "ann@example.com": 0, "mallory@evil.test": 0} {
+	// Greg: the acknowledgement, the canned response, the merge notice, the
+	// last response; his boss: the first response, in the same mail; ops:
+	// the last; Ann, unproven forward: none.
+	for addr, want := range map[string]int{"greg@example.com": 4, "boss@example.com": 1, "ops@example.com": 1, "ann@example.com": 0,
+		"mallory@evil.test": 0} {
 		if got := len(r.mailsTo(addr, 0)); got != want {
 			t.Errorf("%s received %d mails, want %d: %v", addr, got, want, r.subjects())
 		}
