@@ -56,6 +56,13 @@ func TestAgentDayThroughDovecot(t *testing.T) {
 		t.Errorf("response envelope %v, want Greg and his boss in one mail", m)
 	}
 
+	// Greg's reply-all copies Tech: Tech joins the ticket.
+	appendRaw(fmt.Sprintf("From: Greg <greg@example.com>\r\nTo: %s\r\nCc: Boss <boss@example.com>, Tech <tech@example.com>\r\n"+
+		"Subject: Re: %s\r\nIn-Reply-To: <%s>\r\nMessage-ID: <day-ra@example.com>\r\n\r\nAdding Tech.\r\n", resp.replyTo, resp.subject, resp.messageID))
+	r.waitFor(first.Number, "Tech on the ticket", func(th core.Thread) bool {
+		return strings.Contains(strings.Join(th.Ticket.Collaborators, ","), "tech@example.com")
+	})
+
 	// Garnet asks for her queue.
 	appendRaw("From: Garnet <garnet@desk.test>\r\nTo: support@desk.test\r\nSubject: queue\r\nMessage-ID: <day-q@desk.test>\r\n\r\n/queue\r\n")
 	if q := r.waitSent("garnet@desk.test", "Your queue"); !strings.Contains(q.body, first.Tag()) {
@@ -100,8 +107,8 @@ func TestAgentDayThroughDovecot(t *testing.T) {
 	// ops in Cc and his boss no more.
 	r.reply(r.support, "Garnet <garnet@desk.test>", alert, fmt.Sprintf("/cc ops@example.com\n/uncc boss@example.com\n/link %s\nLooking.", ann.Tag()))
 	if m := r.mailByID(r.waitSent("greg@example.com", "Trackpad").messageID); m == nil ||
-		strings.Join(m.To, ",") != "greg@example.com,ops@example.com" {
-		t.Errorf("response after /cc and /uncc to %v, want Greg and ops", m)
+		strings.Join(m.To, ",") != "greg@example.com,ops@example.com,tech@example.com" {
+		t.Errorf("response after /cc and /uncc to %v, want Greg, ops and Tech", m)
 	}
 	if l := r.show(first.Number).Ticket.Linked; len(l) != 1 || l[0] != ann.Number {
 		t.Errorf("links %v, want %d", l, ann.Number)
@@ -123,10 +130,10 @@ func TestAgentDayThroughDovecot(t *testing.T) {
 	// What each party received, in all.
 	time.Sleep(time.Second)
 	// Greg: the acknowledgement, the canned response, the merge notice, the
-	// last response; his boss: the first response, in the same mail; ops:
-	// the last; Ann, unproven forward: none.
-	for addr, want := range map[string]int{"greg@example.com": 4, "boss@example.com": 1, "ops@example.com": 1, "ann@example.com": 0,
-		"mallory@evil.test": 0} {
+	// last response; his boss: the first response, in the same mail; ops
+	// and Tech: the last; Ann, unproven forward: none.
+	for addr, want := range map[string]int{"greg@example.com": 4, "boss@example.com": 1, "ops@example.com": 1, "tech@example.com": 1,
+		"ann@example.com": 0, "mallory@evil.test": 0} {
 		if got := len(r.mailsTo(addr, 0)); got != want {
 			t.Errorf("%s received %d mails, want %d: %v", addr, got, want, r.subjects())
 		}
@@ -173,3 +180,27 @@ type mailSeen struct {
 }
 
 func (m *mailSeen) Header() *mail.Header { return &m.header }
+
+// With agent_auth = "token+dkim", a reply token alone (a forwarded
+// notification leaked, its From spoofed) runs nothing, through Dovecot.
+func TestLeakedTokenNeedsDKIMThroughDovecot(t *testing.T) {
+	r := newRig(t)
+	r.seen = map[string]bool{}
+	cfg, _ := os.ReadFile(r.config)
+	os.WriteFile(r.config, append([]byte("agent_auth = \"token+dkim\"\nverify_dkim = true\n"), cfg...), 0o600)
+	r.start()
+	c := r.support.Dial(t)
+	r.support.Append(t, c, "INBOX", customerMail("Greg <greg@example.com>", "support@desk.test", "Printer", "leak-1@example.com", "On fire."))
+	first := r.waitTickets(1)[0]
+	r.waitSent("greg@example.com", first.Tag())
+	alert := r.waitSent("garnet@desk.test", "New ticket")
+	r.reply(r.support, "Garnet <garnet@desk.test>", alert, "/close\nDone.")
+	r.waitSent("garnet@desk.test", "not accepted")
+	time.Sleep(time.Second)
+	if th := r.show(first.Number); th.Ticket.Status != core.StatusOpen {
+		t.Errorf("status %s: a token without DKIM ran /close", th.Ticket.Status)
+	}
+	if got := len(r.mailsTo("greg@example.com", 0)); got != 1 {
+		t.Errorf("Greg received %d mails, want only the acknowledgement", got)
+	}
+}
