@@ -177,6 +177,23 @@ func (c *Config) DKIMSigner() (*mailout.DKIM, error) {
 
 // Source describes mail arriving for a named mailbox (its default topic
 // applies), for pipe delivery and explain.
+// CheckMailbox refuses a mailbox name the config does not know, when it
+// names any: a typo in an MTA alias or a command must not file mail under
+// a mailbox nobody configured.
+func (c *Config) CheckMailbox(name string) error {
+	if len(c.Mailboxes) == 0 {
+		return nil // pipe-only desks name their mailboxes freely
+	}
+	var names []string
+	for _, m := range c.Mailboxes {
+		if m.Name == name {
+			return nil
+		}
+		names = append(names, m.Name)
+	}
+	return fmt.Errorf("no mailbox named %q in the config (it has: %s)", name, strings.Join(names, ", "))
+}
+
 func (c *Config) Source(mailbox string) mailin.Source {
 	src := mailin.Source{Mailbox: mailbox}
 	for _, m := range c.Mailboxes {

@@ -34,6 +34,11 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer db.Close()
+	if *mailbox != "" {
+		if err := cfg.CheckMailbox(*mailbox); err != nil {
+			return &exitError{2, err}
+		}
+	}
 	src := cfg.Source(*mailbox)
 	intake := newIntake(cfg, db, newLogger(io.Discard, "text"))
 	out := map[string]any{"file": pos[0]}

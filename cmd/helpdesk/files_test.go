@@ -125,3 +125,30 @@ func TestTicketReplyAndCloseFromTheCommandLine(t *testing.T) {
 		t.Errorf("an empty reply: exit %d, want 2", exitCode(err))
 	}
 }
+
+// Rough edges: an unknown mailbox name is refused (pipe tempfails, so the
+// MTA keeps the mail while the alias is fixed); check-config takes
+// --config like every other command; --help is not an error.
+func TestCommandLineEdges(t *testing.T) {
+	cfg := pipeConfig(t, coretest.URL(t))
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append(b, []byte("\n[[mailboxes]]\nname = \"support\"\naddress = \"support@desk.test\"\nhost = \"127.0.0.1\"\nport = 143\ntls = \"none\"\nuser = \"u\"\npassword = \"p\"\n")...), 0o644)
+	msg := "From: a@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
+	if _, err := runCLI(t, msg, "pipe", "-config", cfg, "-mailbox", "suport"); exitCode(err) != exTempFail {
+		t.Errorf("pipe to an unknown mailbox: exit %d, want %d", exitCode(err), exTempFail)
+	}
+	if out, err := runCLI(t, msg, "pipe", "-config", cfg, "-mailbox", "support"); err != nil {
+		t.Errorf("pipe to a known mailbox: %v\n%s", err, out)
+	}
+	eml := filepath.Join(t.TempDir(), "m.eml")
+	os.WriteFile(eml, []byte(msg), 0o600)
+	if _, err := runCLI(t, "", "explain", eml, "--mailbox", "nope", "-config", cfg); exitCode(err) != 2 {
+		t.Errorf("explain with an unknown mailbox: exit %d, want 2", exitCode(err))
+	}
+	if out, err := runCLI(t, "", "check-config", "--config", cfg); err != nil || !strings.Contains(out, "ok (1 mailboxes") {
+		t.Errorf("check-config --config: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "", "ticket", "list", "--help"); err != nil {
+		t.Errorf("ticket list --help: %v, want exit 0", err)
+	}
+}

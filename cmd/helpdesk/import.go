@@ -39,12 +39,18 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return &exitError{2, fmt.Errorf("no mailbox named %q in the config", *name)}
 	}
 	p := &mailin.Poller{Mailbox: cfg.Mailbox(idx), Intake: newIntake(cfg, db, newLogger(io.Discard, "text"))}
-	sum, err := p.Import(ctx, func(done, total int) {
-		const width = 30
-		fill := width * done / total
-		fmt.Fprintf(stderr, "\r[%s%s] %d/%d", strings.Repeat("=", fill), strings.Repeat(" ", width-fill), done, total)
-	})
-	fmt.Fprintln(stderr)
+	progress := func(done, total int) {}
+	if isTerminal(stderr) { // a bar of carriage returns only where a person watches
+		progress = func(done, total int) {
+			const width = 30
+			fill := width * done / total
+			fmt.Fprintf(stderr, "\r[%s%s] %d/%d", strings.Repeat("=", fill), strings.Repeat(" ", width-fill), done, total)
+		}
+	}
+	sum, err := p.Import(ctx, progress)
+	if isTerminal(stderr) {
+		fmt.Fprintln(stderr)
+	}
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ Usage:
   helpdesk demo [--keep]                       play osTicket's tutorial by mail on a private setup
   helpdesk serve [-config FILE]                run the daemon
   helpdesk migrate [-config FILE]              bring the database schema up to date
-  helpdesk check-config FILE                   validate a config file
+  helpdesk check-config [FILE]                 validate a config file (--config, $HELPDESK_CONFIG or ./helpdesk.toml)
   helpdesk pipe [-config FILE] [-mailbox NAME] deliver one message from standard input (for an MTA)
   helpdesk ticket list [--status S] [--overdue] [--assignee A] [--team T] [--customer EMAIL] [--since D] [--limit N] [--after N] [--json]
   helpdesk ticket show N [--json]
@@ -154,15 +154,23 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	return &exitError{2, fmt.Errorf("unknown command %q", cmd)}
 }
 
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
 // newLogger logs text on a terminal and JSON otherwise (for journald and
 // log shippers), unless the config says which.
 func newLogger(w io.Writer, format string) *slog.Logger {
 	if format == "" || format == "auto" {
 		format = "json"
-		if f, ok := w.(*os.File); ok {
-			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				format = "text"
-			}
+		if isTerminal(w) {
+			format = "text"
 		}
 	}
 	if format == "text" {

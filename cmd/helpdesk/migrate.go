@@ -26,9 +26,21 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func cmdCheckConfig(args []string, stdout io.Writer) error {
-	if len(args) != 1 {
-		return &exitError{2, fmt.Errorf("usage: helpdesk check-config FILE")}
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	cfgPath := configFlag(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return &exitError{2, err}
 	}
+	path := configPath(*cfgPath)
+	switch {
+	case len(pos) == 1:
+		path = pos[0]
+	case len(pos) > 1 || path == "":
+		return &exitError{2, fmt.Errorf("usage: helpdesk check-config [FILE | --config FILE] (default $HELPDESK_CONFIG, else ./helpdesk.toml)")}
+	}
+	args = []string{path}
 	cfg, err := CheckConfig(args[0])
 	if err != nil {
 		return &exitError{78, err}

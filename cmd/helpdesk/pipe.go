@@ -43,6 +43,12 @@ func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if err != nil {
 		return &exitError{exConfig, err}
 	}
+	if flagSet(fs, "mailbox") {
+		if err := cfg.CheckMailbox(*mailbox); err != nil {
+			// Temporary, so the MTA keeps the mail while the alias is fixed.
+			return &exitError{exTempFail, err}
+		}
+	}
 	log := newLogger(stderr, cfg.LogFormat)
 	// One message, then exit: collect garbage eagerly, so a large message
 	// does not leave copies of itself lying around until the process ends.
@@ -112,4 +118,11 @@ func readAll(r io.Reader, max int64) ([]byte, error) {
 	chunks = nil
 	debug.FreeOSMemory()
 	return raw, nil
+}
+
+// flagSet reports whether the command line gave flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -73,7 +73,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	h := newHealth()
 	m := newMetrics(db.Store, intake, sender, h)
 
-	checker := cron.New(cron.WithChain(cron.Recover(cron.DefaultLogger), cron.SkipIfStillRunning(cron.DefaultLogger)))
+	cl := cronLogger{log.With("worker", "cron")}
+	checker := cron.New(cron.WithLogger(cl), cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
 	if _, err := checker.AddFunc(cfg.SLA.Schedule, func() {
 		start := time.Now()
 		res, err := db.CheckSLA(ctx, start)
@@ -139,4 +140,13 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	log.Info("shutting down")
 	background.Wait()
 	return nil
+}
+
+// cronLogger logs robfig/cron's messages through slog, like everything else.
+type cronLogger struct{ log *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.log.Debug(msg, kv...) }
+
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.log.Error(msg, append(kv, "err", err)...)
 }

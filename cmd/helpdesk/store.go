@@ -20,6 +20,12 @@ func configFlag(fs *flag.FlagSet) *string {
 }
 
 func loadConfigFrom(path string) (*Config, error) {
+	return LoadConfig(configPath(path))
+}
+
+// configPath is the config file to read: the one named, else
+// $HELPDESK_CONFIG, else ./helpdesk.toml if it exists, else none.
+func configPath(path string) string {
 	if path == "" {
 		path = os.Getenv("HELPDESK_CONFIG")
 	}
@@ -28,7 +34,7 @@ func loadConfigFrom(path string) (*Config, error) {
 			path = "helpdesk.toml"
 		}
 	}
-	return LoadConfig(path)
+	return path
 }
 
 // openCommand loads the config at path and opens its database, for a
