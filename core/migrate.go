@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"helpdesk/core/migrations"
 )
@@ -82,7 +84,8 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 		latest = ms[len(ms)-1].version
 	}
 	if current > latest {
-		return nil, fmt.Errorf("database schema is at version %d but this binary knows only up to %d: upgrade helpdesk", current, latest)
+		return nil, fmt.Errorf("database schema is at version %d but this binary knows only up to %d: install a helpdesk "+
+			"whose `helpdesk version` reports schema %d or later", current, latest, current)
 	}
 	for _, m := range ms {
 		if m.version <= current {
@@ -101,4 +104,33 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 		applied = append(applied, m.name)
 	}
 	return applied, nil
+}
+
+// PendingMigrations lists the migrations Migrate would apply, without
+// applying any: for `helpdesk migrate --dry-run`.
+func (s *Store) PendingMigrations(ctx context.Context) ([]string, error) {
+	ms, err := loadMigrations()
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	var current int
+	err = s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // no schema_migrations: an empty database
+		current, err = 0, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read schema version: %w", err)
+	}
+	if latest := SchemaVersion(); current > latest {
+		return nil, fmt.Errorf("database schema is at version %d but this binary knows only up to %d: install a helpdesk "+
+			"whose `helpdesk version` reports schema %d or later", current, latest, current)
+	}
+	var out []string
+	for _, m := range ms {
+		if m.version > current {
+			out = append(out, m.name)
+		}
+	}
+	return out, nil
 }

@@ -55,7 +55,7 @@ const usage = `helpdesk: an email-driven help desk
 Usage:
   helpdesk demo [--keep]                       play osTicket's tutorial by mail on a private setup
   helpdesk serve [-config FILE]                run the daemon
-  helpdesk migrate [-config FILE]              bring the database schema up to date
+  helpdesk migrate [-config FILE] [--dry-run]  bring the database schema up to date (or list what would run)
   helpdesk check-config [FILE]                 validate a config file (--config, $HELPDESK_CONFIG or ./helpdesk.toml)
   helpdesk pipe [-config FILE] [-mailbox NAME] deliver one message from standard input (for an MTA)
   helpdesk ticket list [--status S] [--overdue] [--assignee A] [--team T] [--customer EMAIL] [--since D] [--limit N] [--after N] [--json]

@@ -13,14 +13,28 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := configFlag(fs)
+	dryRun := fs.Bool("dry-run", false, "list the migrations that would run, and run none")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{2, err}
 	}
-	_, db, err := openCommand(ctx, *cfgPath, stderr, true)
+	_, db, err := openCommand(ctx, *cfgPath, stderr, !*dryRun)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if *dryRun {
+		pending, err := db.PendingMigrations(ctx)
+		if err != nil {
+			return err
+		}
+		if len(pending) == 0 {
+			fmt.Fprintf(stdout, "schema at version %d: nothing to do\n", core.SchemaVersion())
+		}
+		for _, m := range pending {
+			fmt.Fprintf(stdout, "would apply %s\n", m)
+		}
+		return nil
+	}
 	fmt.Fprintf(stdout, "schema at version %d\n", core.SchemaVersion())
 	return nil
 }

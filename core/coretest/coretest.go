@@ -91,6 +91,18 @@ func setup() {
 // dropped when the test ends.
 func URL(t testing.TB) string {
 	t.Helper()
+	return newDatabase(t, true)
+}
+
+// EmptyURL is URL without the schema: an empty database, for tests of
+// upgrades and restores.
+func EmptyURL(t testing.TB) string {
+	t.Helper()
+	return newDatabase(t, false)
+}
+
+func newDatabase(t testing.TB, migrated bool) string {
+	t.Helper()
 	once.Do(setup)
 	if setupErr != nil {
 		if Required() {
@@ -100,7 +112,11 @@ func URL(t testing.TB) string {
 	}
 	ctx := context.Background()
 	name := "hdt_" + randomName()
-	if err := createDatabase(ctx, name, template); err != nil {
+	from := "template0"
+	if migrated {
+		from = template // set by setup, above
+	}
+	if err := createDatabase(ctx, name, from); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
 	t.Cleanup(func() {
