@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/robfig/cron/v3"
 
 	"helpdesk/core"
 	"helpdesk/mailin"
@@ -131,8 +132,11 @@ func (c *Config) validate() error {
 		if p.Resolution <= 0 {
 			return c.errorAt(fmt.Sprintf("sla_plans[%d].resolution", i), "must be a positive duration such as \"24h\"")
 		}
+		if err := c.validateLadder(i, p); err != nil {
+			return err
+		}
 		if _, err := p.policy(); err != nil {
-			return c.errorAt(fmt.Sprintf("sla_plans[%d].name", i), "%v", err)
+			return c.errorAt(fmt.Sprintf("sla_plans[%d].hours", i), "%v", err)
 		}
 	}
 	agents := map[string]bool{}
@@ -236,7 +240,81 @@ func (c *Config) validate() error {
 	if err := c.validateTrust(); err != nil {
 		return err
 	}
+	if err := c.validateGeneral(); err != nil {
+		return err
+	}
 	return c.validateSpam()
+}
+
+// validateGeneral checks what a new admin gets wrong first: an empty file,
+// the checker's schedule, the status pages' address.
+func (c *Config) validateGeneral() error {
+	if c.checkOnly && c.path != "" && strings.TrimSpace(stripComments(c.raw)) == "" {
+		return fmt.Errorf("%s: the file is empty; start from helpdesk.example.toml", c.path)
+	}
+	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	for key, spec := range map[string]string{"sla.schedule": c.SLA.Schedule, "sla.queue_digest": c.SLA.QueueDigest} {
+		if spec == "off" && key == "sla.queue_digest" {
+			continue
+		}
+		if _, err := parser.Parse(spec); err != nil {
+			return c.errorAt(key, "%q is not a cron schedule (\"@every 1m\", \"30 8 * * 1-5\"): %v", spec, err)
+		}
+	}
+	if c.StatusURL != "" {
+		if u, err := url.Parse(c.StatusURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c.errorAt("status_url", "%q must be an address such as \"https://help.example.com\"", c.StatusURL)
+		}
+	}
+	return nil
+}
+
+// validateLadder checks plan i's escalation steps, naming the bad key.
+func (c *Config) validateLadder(i int, p SLAPlanConfig) error {
+	agents, teams := map[string]bool{}, map[string]bool{}
+	for _, a := range c.Agents {
+		agents[strings.ToLower(a.Email)], agents[strings.ToLower(a.Name)] = true, true
+	}
+	for _, t := range c.Teams {
+		teams[strings.ToLower(t.Name)] = true
+	}
+	for j, e := range p.Escalation {
+		key := fmt.Sprintf("sla_plans[%d].escalation[%d]", i, j)
+		if at := strings.TrimSpace(e.At); strings.HasSuffix(at, "%") {
+			f, err := strconv.ParseFloat(strings.TrimSuffix(at, "%"), 64)
+			if err != nil || f <= 0 || f > 100 {
+				return c.errorAt(key+".at", "at %q: want a percentage from 1%% to 100%% of the target, or \"breach\"", e.At)
+			}
+		}
+		switch e.Target {
+		case "", core.TargetFirstResponse, core.TargetResolution:
+		default:
+			return c.errorAt(key+".target", "target must be %q or %q, not %q", core.TargetFirstResponse, core.TargetResolution, e.Target)
+		}
+		switch e.Action {
+		case "", "warn", "breach", "escalate":
+		default:
+			return c.errorAt(key+".action", "action must be \"warn\", \"breach\" or \"escalate\", not %q", e.Action)
+		}
+		if e.Agent != "" && !agents[strings.ToLower(e.Agent)] {
+			return c.errorAt(key+".agent", "no agent %q among [[agents]]", e.Agent)
+		}
+		if e.Team != "" && !teams[strings.ToLower(e.Team)] {
+			return c.errorAt(key+".team", "no team %q among [[teams]]", e.Team)
+		}
+	}
+	return nil
+}
+
+// stripComments drops TOML comment lines, to tell an empty file.
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(s, "\n") {
+		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "#") {
+			b.WriteString(t + "\n")
+		}
+	}
+	return b.String()
 }
 
 // validateTrust checks how agents' mail is proven, and warns when an

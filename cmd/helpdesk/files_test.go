@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -150,5 +151,36 @@ func TestCommandLineEdges(t *testing.T) {
 	}
 	if _, err := runCLI(t, "", "ticket", "list", "--help"); err != nil {
 		t.Errorf("ticket list --help: %v, want exit 0", err)
+	}
+}
+
+// check-config refuses what a new admin gets wrong, naming the key.
+func TestCheckConfigRejections(t *testing.T) {
+	example, err := os.ReadFile("../../helpdesk.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, from, to, want string }{
+		{"bad schedule", "[sla]\n", "[sla]\nschedule = \"every minute\"\n", "sla.schedule"},
+		{"status url without scheme", "http_addr", "status_url = \"help.example.com\"\nhttp_addr", "status_url"},
+		{"at over 100%", `at = "75%"`, `at = "175%"`, ".at"},
+		{"escalation to a stranger", `agent = "admin@example.com"`, `agent = "nobody@example.com"`, ".agent"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bad := strings.Replace(string(example), c.from, c.to, 1)
+			if bad == string(example) {
+				t.Fatalf("the example has no %q to break", c.from)
+			}
+			path := filepath.Join(t.TempDir(), "bad.toml")
+			os.WriteFile(path, []byte(bad), 0o600)
+			if _, err := runCLI(t, "", "check-config", path); exitCode(err) != 78 || !strings.Contains(fmt.Sprint(err), c.want) {
+				t.Errorf("exit %d: %v, want 78 naming %s", exitCode(err), err, c.want)
+			}
+		})
+	}
+	empty := filepath.Join(t.TempDir(), "empty.toml")
+	os.WriteFile(empty, []byte("# nothing yet\n\n"), 0o600)
+	if _, err := runCLI(t, "", "check-config", empty); exitCode(err) != 78 || !strings.Contains(fmt.Sprint(err), "empty") {
+		t.Errorf("an empty file: exit %d: %v", exitCode(err), err)
 	}
 }
