@@ -55,6 +55,7 @@ type Config struct {
 	Routes      []RouteConfig   `toml:"routes"`
 	Limits      LimitsConfig    `toml:"limits"`
 	Spam        SpamConfig      `toml:"spam"`
+	Retention   RetentionConfig `toml:"retention"`
 	SLA         SLAConfig       `toml:"sla"`
 	Departments []struct {
 		Name string `toml:"name"`
@@ -75,6 +76,14 @@ type Config struct {
 	Warnings []string
 	// checkOnly turns unreadable secret files into warnings.
 	checkOnly bool
+}
+
+// RetentionConfig says how long what of closed tickets is kept (zero:
+// for good); helpdesk purge and an hourly job remove the rest.
+type RetentionConfig struct {
+	Raw        time.Duration `toml:"raw"`
+	SentMail   time.Duration `toml:"sent_mail"`
+	Quarantine time.Duration `toml:"quarantine"`
 }
 
 // SpamConfig says how intake tells spam; see docs/operations.md.

@@ -245,3 +245,8 @@ func (c *Config) DKIMCheck() *mailin.DKIMCheck {
 	}
 	return dc
 }
+
+// RetentionPolicy is the retention periods in core's form.
+func (c *Config) RetentionPolicy() core.Retention {
+	return core.Retention{Raw: c.Retention.Raw, SentMail: c.Retention.SentMail, Quarantine: c.Retention.Quarantine}
+}

@@ -71,6 +71,7 @@ Usage:
   helpdesk quarantine list|show ID|retry ID
   helpdesk spam list [--json] | show ID | release ID
   helpdesk messages list [--unthreaded] [--class C] [--json] | show ID   stored mail, e.g. what opened no ticket
+  helpdesk purge [--dry-run]                   apply the [retention] periods (or show what they would remove)
   helpdesk customer export EMAIL [-o DIR] | erase EMAIL --as ADMIN   privacy requests
   helpdesk block add ADDRESS|@DOMAIN [--reason TEXT] | list [--json] | remove ADDRESS|@DOMAIN
   helpdesk version
@@ -144,6 +145,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdMessages(ctx, rest, stdout, stderr)
 	case "customer":
 		return cmdCustomer(ctx, rest, stdout, stderr)
+	case "purge":
+		return cmdPurge(ctx, rest, stdout, stderr)
 	case "agent":
 		return cmdAgent(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":

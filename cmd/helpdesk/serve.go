@@ -11,6 +11,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"helpdesk/core"
 	"helpdesk/mailin"
 	"helpdesk/mailout"
 )
@@ -86,6 +87,17 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 	}); err != nil {
 		return &exitError{78, fmt.Errorf("sla.schedule %q: %w", cfg.SLA.Schedule, err)}
+	}
+	if cfg.RetentionPolicy() != (core.Retention{}) {
+		if _, err := checker.AddFunc("@every 1h", func() {
+			if n, err := purgeAll(ctx, db.Store, cfg.RetentionPolicy(), false, time.Now()); err != nil {
+				log.Error("retention purge", "err", err)
+			} else if n != (core.PurgeCounts{}) {
+				log.Info("retention purge", "raw", n.Raw, "sent_mail", n.SentMail, "quarantine", n.Quarantine)
+			}
+		}); err != nil {
+			return err
+		}
 	}
 	if cfg.SLA.QueueDigest != "off" {
 		if _, err := checker.AddFunc(cfg.SLA.QueueDigest, func() {
