@@ -60,10 +60,33 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	for _, c := range msg.Commands {
 		cmds = append(cmds, c.Raw)
 	}
-	out["class"], out["class_reason"], out["message_key"] = msg.Class, msg.ClassReason, msg.Key()
-	out["duplicate"], out["ticket"], out["threading"] = ex.Duplicate, ex.Ticket, ex.Threading
-	out["help_topic"], out["route_rule"], out["from"] = msg.Topic, msg.RouteRule, msg.From.Email
-	out["agent"], out["agent_verified"], out["commands"] = ex.Agent, ex.Verified, cmds
+	// Absent optional fields are left out, as the README promises.
+	for k, v := range map[string]any{"class": msg.Class, "class_reason": msg.ClassReason, "message_key": msg.Key(),
+		"duplicate": ex.Duplicate, "ticket": ex.Ticket, "threading": ex.Threading, "help_topic": msg.Topic,
+		"route_rule": msg.RouteRule, "from": msg.From.Email, "agent": ex.Agent, "commands": cmds} {
+		switch x := v.(type) {
+		case string:
+			if x == "" {
+				continue
+			}
+		case bool:
+			if !x {
+				continue
+			}
+		case int64:
+			if x == 0 {
+				continue
+			}
+		case []string:
+			if len(x) == 0 {
+				continue
+			}
+		}
+		out[k] = v
+	}
+	if ex.Agent != "" {
+		out["agent_verified"] = ex.Verified
+	}
 	if *asJSON {
 		return writeJSON(stdout, out)
 	}

@@ -146,6 +146,15 @@ func TestCommandLineEdges(t *testing.T) {
 	if _, err := runCLI(t, "", "explain", eml, "--mailbox", "nope", "-config", cfg); exitCode(err) != 2 {
 		t.Errorf("explain with an unknown mailbox: exit %d, want 2", exitCode(err))
 	}
+	if out, err := runCLI(t, "", "explain", eml, "--json", "-config", cfg); err != nil || strings.Contains(out, `"agent"`) ||
+		strings.Contains(out, `"route_rule"`) || !strings.Contains(out, `"class": "human"`) {
+		t.Errorf("explain --json: %v\n%s (want empty fields left out)", err, out)
+	}
+	fresh := filepath.Join(t.TempDir(), "fresh.toml")
+	os.WriteFile(fresh, []byte(fmt.Sprintf("database_url = %q\n", coretest.EmptyURL(t))), 0o600)
+	if _, err := runCLI(t, "", "explain", eml, "-config", fresh); exitCode(err) != 78 || !strings.Contains(fmt.Sprint(err), "helpdesk migrate") {
+		t.Errorf("explain on a fresh database: exit %d: %v, want 78 saying to migrate", exitCode(err), err)
+	}
 	if out, err := runCLI(t, "", "check-config", "--config", cfg); err != nil || !strings.Contains(out, "ok (1 mailboxes") {
 		t.Errorf("check-config --config: %v\n%s", err, out)
 	}
@@ -182,5 +191,24 @@ func TestCheckConfigRejections(t *testing.T) {
 	os.WriteFile(empty, []byte("# nothing yet\n\n"), 0o600)
 	if _, err := runCLI(t, "", "check-config", empty); exitCode(err) != 78 || !strings.Contains(fmt.Sprint(err), "empty") {
 		t.Errorf("an empty file: exit %d: %v", exitCode(err), err)
+	}
+}
+
+// migrate --dry-run on a fresh database lists every migration and applies
+// none; migrate then applies them.
+func TestMigrateDryRun(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "h.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("database_url = %q\n", coretest.EmptyURL(t))), 0o600)
+	for i := 0; i < 2; i++ {
+		out, err := runCLI(t, "", "migrate", "--dry-run", "-config", cfg)
+		if err != nil || strings.Count(out, "would apply") != core.SchemaVersion() {
+			t.Fatalf("dry run %d: %v\n%s", i, err, out)
+		}
+	}
+	if out, err := runCLI(t, "", "migrate", "-config", cfg); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if out, _ := runCLI(t, "", "migrate", "--dry-run", "-config", cfg); !strings.Contains(out, "nothing to do") {
+		t.Errorf("after migrating: %s", out)
 	}
 }

@@ -17,7 +17,11 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return &exitError{2, err}
 	}
-	_, db, err := openCommand(ctx, *cfgPath, stderr, !*dryRun)
+	mode := schemaMigrate
+	if *dryRun {
+		mode = schemaAsIs
+	}
+	_, db, err := openCommandMode(ctx, *cfgPath, stderr, mode)
 	if err != nil {
 		return err
 	}

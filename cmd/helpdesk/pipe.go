@@ -59,7 +59,7 @@ func cmdPipe(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if err != nil {
 		return &exitError{exIOErr, fmt.Errorf("read message: %w", err)}
 	}
-	db, err := openDatabase(ctx, cfg, log, false)
+	db, err := openDatabase(ctx, cfg, log, schemaCurrent)
 	if err != nil {
 		return &exitError{exTempFail, err}
 	}

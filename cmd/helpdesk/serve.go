@@ -42,7 +42,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 // message in hand), then the checker, then the sender finishes the mail it
 // holds and puts back what it claimed but did not send.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	db, err := openDatabase(ctx, cfg, log, true)
+	db, err := openDatabase(ctx, cfg, log, schemaMigrate)
 	if err != nil {
 		return err
 	}

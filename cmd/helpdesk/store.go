@@ -37,15 +37,32 @@ func configPath(path string) string {
 	return path
 }
 
+// schemaMode says what opening a database does about its schema.
+type schemaMode int
+
+const (
+	schemaCurrent schemaMode = iota // require it up to date: never change it under a running daemon
+	schemaMigrate                   // bring it up to date
+	schemaAsIs                      // take it as it is (migrate --dry-run looks at it)
+)
+
 // openCommand loads the config at path and opens its database, for a
 // command other than the daemon. Without migrate it reads and writes what
 // the daemon's schema has, and never changes a schema under a running daemon.
 func openCommand(ctx context.Context, path string, stderr io.Writer, migrate bool) (*Config, *database, error) {
+	mode := schemaCurrent
+	if migrate {
+		mode = schemaMigrate
+	}
+	return openCommandMode(ctx, path, stderr, mode)
+}
+
+func openCommandMode(ctx context.Context, path string, stderr io.Writer, mode schemaMode) (*Config, *database, error) {
 	cfg, err := loadConfigFrom(path)
 	if err != nil {
 		return nil, nil, &exitError{78, err}
 	}
-	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogFormat), migrate)
+	db, err := openDatabase(ctx, cfg, newLogger(stderr, cfg.LogFormat), mode)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -66,7 +83,7 @@ func (d *database) Close() {
 
 // openDatabase connects to the configured database, or starts the private
 // one under the data directory, then migrates and syncs the directory.
-func openDatabase(ctx context.Context, cfg *Config, log *slog.Logger, migrate bool) (*database, error) {
+func openDatabase(ctx context.Context, cfg *Config, log *slog.Logger, mode schemaMode) (*database, error) {
 	url := cfg.DatabaseURL
 	var local *pglocal.Server
 	if url == "" {
@@ -90,7 +107,10 @@ func openDatabase(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 		return nil, err
 	}
 	db := &database{Store: st, local: local}
-	if migrate {
+	switch mode {
+	case schemaAsIs:
+		return db, nil
+	case schemaMigrate:
 		applied, err := st.Migrate(ctx)
 		if err != nil {
 			db.Close()
@@ -98,6 +118,16 @@ func openDatabase(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 		}
 		for _, m := range applied {
 			log.Info("applied migration", "migration", m)
+		}
+	case schemaCurrent:
+		// Commands that do not migrate say so rather than fail on a
+		// missing table.
+		if pending, err := st.PendingMigrations(ctx); err != nil || len(pending) > 0 {
+			db.Close()
+			if err == nil {
+				err = &exitError{78, fmt.Errorf("the database schema is not up to date (%d migrations to run): run helpdesk migrate first", len(pending))}
+			}
+			return nil, err
 		}
 	}
 	if cfg.Secret == "" {
@@ -108,7 +138,7 @@ func openDatabase(ctx context.Context, cfg *Config, log *slog.Logger, migrate bo
 			return nil, &core.TemporaryError{Err: err}
 		}
 	}
-	if !migrate {
+	if mode != schemaMigrate {
 		return db, nil
 	}
 	if err := st.SyncDirectory(ctx, cfg.Directory()); err != nil {
