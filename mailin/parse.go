@@ -75,11 +75,17 @@ func Parse(raw []byte, lim Limits) (*Parsed, error) {
 	if lim.MaxBytes > 0 && int64(len(raw)) > lim.MaxBytes {
 		return nil, &LimitError{fmt.Sprintf("%d bytes, the limit is %d", len(raw), lim.MaxBytes)}
 	}
-	e, err := message.ReadWithOptions(bytes.NewReader(raw), &message.ReadOptions{MaxHeaderBytes: lim.MaxHeaderBytes})
+	// The header limit is checked here, by size, rather than by reading
+	// the text of go-message's error, which it does not type.
+	if lim.MaxHeaderBytes > 0 && int64(headerLength(raw)) > lim.MaxHeaderBytes {
+		return nil, &LimitError{fmt.Sprintf("header over %d bytes", lim.MaxHeaderBytes)}
+	}
+	opts := &message.ReadOptions{}
+	if lim.MaxHeaderBytes > 0 {
+		opts.MaxHeaderBytes = lim.MaxHeaderBytes + 1 // our check above decides; this only bounds the reader
+	}
+	e, err := message.ReadWithOptions(bytes.NewReader(raw), opts)
 	if err != nil && e == nil {
-		if strings.Contains(err.Error(), "header") && strings.Contains(err.Error(), "limit") || strings.Contains(err.Error(), "too big") {
-			return nil, &LimitError{fmt.Sprintf("header over %d bytes", lim.MaxHeaderBytes)}
-		}
 		return nil, fmt.Errorf("read header: %w", err)
 	}
 	p := &Parsed{Header: mail.Header{Header: e.Header}}
@@ -125,6 +131,19 @@ func Parse(raw []byte, lim Limits) (*Parsed, error) {
 	}
 	p.Text = strings.ToValidUTF8(p.Text, "\uFFFD")
 	return p, nil
+}
+
+// headerLength is the size of a message's header: up to the first empty
+// line, or all of it when there is none.
+// The earliest separator wins: a LF-only message may carry CRLF in its body.
+func headerLength(raw []byte) int {
+	end := len(raw)
+	for _, sep := range [][]byte{[]byte("\r\n\r\n"), []byte("\n\n")} {
+		if i := bytes.Index(raw, sep); i >= 0 && i+len(sep) < end {
+			end = i + len(sep)
+		}
+	}
+	return end
 }
 
 type walker struct {

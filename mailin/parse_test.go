@@ -110,6 +110,14 @@ func TestParseLimitsAndCharsets(t *testing.T) {
 		{"too big", "From: a@example.com\r\n\r\n" + strings.Repeat("x", 2000), Limits{MaxBytes: 1000}, "over limit", ""},
 		{"too deep", nested, Limits{MaxDepth: 10, MaxParts: 100}, "nesting", ""},
 		{"no readable header", "garbage without a colon", DefaultLimits, "read header", ""},
+		{"header over limit", "From: a@example.com\r\nX-Pad: " + strings.Repeat("p", 600) + "\r\n\r\nbody\r\n",
+			Limits{MaxHeaderBytes: 512}, "header over 512 bytes", ""},
+		{"header just under limit", "From: a@example.com\r\nX-Pad: " + strings.Repeat("p", 400) + "\r\n\r\nshort header\r\n",
+			Limits{MaxHeaderBytes: 512}, "", "short header"},
+		// A LF-only header ends at its first empty line, even when a CRLF
+		// blank line appears later in a long body.
+		{"LF header, CRLF in long body", "From: a@example.com\nSubject: s\n\n" + strings.Repeat("line\n", 200) + "\r\n\r\nend\n",
+			Limits{MaxHeaderBytes: 512}, "", "end"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

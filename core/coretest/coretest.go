@@ -5,17 +5,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"helpdesk/core"
 	"helpdesk/core/pglocal"
@@ -162,8 +163,10 @@ func createDatabase(ctx context.Context, name, from string) error {
 	}
 	for attempt := 0; ; attempt++ {
 		_, err = conn.Exec(ctx, sql)
-		// Another test process may be cloning the same template: wait for it.
-		if err == nil || attempt > 50 || !strings.Contains(err.Error(), "being accessed by other users") {
+		// Another test process may be cloning the same template
+		// (object_in_use): wait for it.
+		var pgErr *pgconn.PgError
+		if err == nil || attempt > 50 || !errors.As(err, &pgErr) || pgErr.Code != "55006" {
 			return err
 		}
 		time.Sleep(100 * time.Millisecond)
