@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -201,41 +202,66 @@ func insertRows(ctx context.Context, tx pgx.Tx, rows []outboxRow, created time.T
 
 // OutboxWakeups returns a channel that receives when new mail is queued, by
 // this process or any other on the database. It is a hint: senders still
-// look on a timer, so a lost notification only delays mail. The channel is
-// closed when ctx ends.
-func (s *Store) OutboxWakeups(ctx context.Context) <-chan struct{} {
+// look on a timer, so a lost notification only delays mail. A broken
+// LISTEN connection is logged and re-established with growing pauses; on
+// its return the channel receives once, for what was queued meanwhile. The
+// channel is closed when ctx ends.
+func (s *Store) OutboxWakeups(ctx context.Context, log *slog.Logger) <-chan struct{} {
 	wake := make(chan struct{}, 1)
 	go func() {
 		defer close(wake)
+		pause, broken := time.Second, false
 		for ctx.Err() == nil {
-			s.listen(ctx, wake)
-			select { // the connection broke: try again shortly
-			case <-ctx.Done():
-			case <-time.After(time.Second):
+			err := s.listen(ctx, wake, func() {
+				if broken {
+					log.Info("outbox notifications restored")
+					broken, pause = false, time.Second
+					signal(wake)
+				}
+			})
+			if ctx.Err() != nil {
+				return
 			}
+			if !broken {
+				log.Warn("outbox notifications lost; senders fall back to their timer", "err", err)
+				broken = true
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, 30*time.Second)
 		}
 	}()
 	return wake
 }
 
-func (s *Store) listen(ctx context.Context, wake chan<- struct{}) {
+// listen waits for outbox notifications on a connection of its own until
+// the connection breaks or ctx ends; listening is called once LISTEN holds.
+func (s *Store) listen(ctx context.Context, wake chan<- struct{}, listening func()) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return
+		return fmt.Errorf("acquire connection to listen: %w", err)
 	}
 	// The connection ends up LISTENing: destroy rather than reuse it.
 	defer func() { conn.Conn().Close(context.Background()); conn.Release() }()
 	if _, err := conn.Exec(ctx, `LISTEN helpdesk_outbox`); err != nil {
-		return
+		return fmt.Errorf("listen for outbox mail: %w", err)
 	}
+	listening()
 	for {
 		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
-			return
+			return fmt.Errorf("wait for outbox notification: %w", err)
 		}
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
+		signal(wake)
+	}
+}
+
+// signal wakes the receiver of wake unless a wakeup is already pending.
+func signal(wake chan<- struct{}) {
+	select {
+	case wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -116,7 +116,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 	defer wg.Wait()
 	defer close(work)
-	wake := s.Store.OutboxWakeups(ctx)
+	wake := s.Store.OutboxWakeups(ctx, s.Log)
 	pause := newBackoff(time.Second, 10*time.Second)
 	for ctx.Err() == nil {
 		if !s.ready(ctx) {
