@@ -170,7 +170,7 @@ func (s *Store) refuseAgentMail(ctx context.Context, tx pgx.Tx, t *Ticket, agent
 // attach links a stored message to a ticket and remembers its Message-ID.
 func (s *Store) attach(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound, msgRef int64) error {
 	if _, err := tx.Exec(ctx, `UPDATE messages SET ticket_id = $1 WHERE id = $2`, t.ID, msgRef); err != nil {
-		return err
+		return fmt.Errorf("attach message %d to ticket %d: %w", msgRef, t.ID, err)
 	}
 	return addThreadID(ctx, tx, t.ID, in.MessageID)
 }

@@ -103,7 +103,7 @@ func storeMessages(ctx context.Context, tx pgx.Tx, msgs []*Inbound, now time.Tim
 		var id int64
 		if err := rows.Scan(&k, &id); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, fmt.Errorf("store messages: read ids: %w", err)
 		}
 		refs[first[k]] = id
 	}

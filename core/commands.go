@@ -81,7 +81,7 @@ func findAgent(ctx context.Context, tx pgx.Tx, who string) (*staff, error) {
 	rows, err := tx.Query(ctx, staffQuery+` WHERE a.active AND (lower(a.name) = lower($1) OR lower(split_part(a.name, ' ', 1)) = lower($1))
 		GROUP BY a.id ORDER BY (lower(a.name) = lower($1)) DESC, a.id`, who)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("find agent %q: %w", who, err)
 	}
 	var found []*staff
 	for rows.Next() {
@@ -93,7 +93,7 @@ func findAgent(ctx context.Context, tx pgx.Tx, who string) (*staff, error) {
 		found = append(found, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("find agent %q: %w", who, err)
 	}
 	switch {
 	case len(found) == 0:
@@ -194,7 +194,7 @@ func (s *Store) applyCommand(ctx context.Context, tx pgx.Tx, t *Ticket, by *staf
 		// Moving a ticket to a team moves it to the team's department too.
 		if _, err := tx.Exec(ctx, `UPDATE tickets SET team_id = $2, department_id = coalesce($4, department_id), updated_at = $3
 			WHERE id = $1`, t.ID, id, now, dept); err != nil {
-			return "", err
+			return "", fmt.Errorf("move ticket %d to team %s: %w", t.ID, name, err)
 		}
 		return "team: " + name, addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: EventTeam, agentID: by.id,
 			data: map[string]any{"from": t.Team, "to": name}}, now)
@@ -268,13 +268,13 @@ func (s *Store) applyCommand(ctx context.Context, tx pgx.Tx, t *Ticket, by *staf
 				return "", err
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO ticket_collaborators (ticket_id, customer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, t.ID, id); err != nil {
-				return "", err
+				return "", fmt.Errorf("add collaborator %s to ticket %d: %w", email, t.ID, err)
 			}
 		} else {
 			tag, err := tx.Exec(ctx, `DELETE FROM ticket_collaborators WHERE ticket_id = $1
 				AND customer_id = (SELECT id FROM customers WHERE email = $2)`, t.ID, email)
 			if err != nil {
-				return "", err
+				return "", fmt.Errorf("remove collaborator %s from ticket %d: %w", email, t.ID, err)
 			}
 			if tag.RowsAffected() == 0 {
 				return "", fmt.Errorf("%s is not a collaborator on this ticket", email)
@@ -345,7 +345,7 @@ func (s *Store) setSLA(ctx context.Context, tx pgx.Tx, t *Ticket, plan string, b
 	}
 	var frDue, resDue *time.Time
 	if err := tx.QueryRow(ctx, `SELECT first_response_due, resolution_due FROM tickets WHERE id = $1`, t.ID).Scan(&frDue, &resDue); err != nil {
-		return "", err
+		return "", fmt.Errorf("read due times of ticket %d: %w", t.ID, err)
 	}
 	data := map[string]any{"from": t.SLAPlan, "to": name}
 	change := "SLA plan: " + name
@@ -370,7 +370,7 @@ func (s *Store) setTopic(ctx context.Context, tx pgx.Tx, t *Ticket, topic string
 	if _, err := tx.Exec(ctx, `UPDATE tickets SET help_topic_id = $2, team_id = coalesce($3, team_id),
 		department_id = coalesce($4, department_id), updated_at = $5 WHERE id = $1`,
 		t.ID, *r.topicID, r.teamID, r.departmentID, now); err != nil {
-		return "", err
+		return "", fmt.Errorf("set help topic of ticket %d: %w", t.ID, err)
 	}
 	if err := addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: EventTopic, agentID: by.agentID,
 		data: map[string]any{"from": t.HelpTopic, "to": r.topic}}, now); err != nil {

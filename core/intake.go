@@ -212,7 +212,7 @@ func (s *Store) thread(ctx context.Context, tx pgx.Tx, in *Inbound, msgRef int64
 		}
 		res.Ticket, res.Action = t.Number, fmt.Sprintf("%s: stored on ticket (%s)", in.Class, how)
 		if _, err := tx.Exec(ctx, `UPDATE messages SET ticket_id = $1 WHERE id = $2`, t.ID, msgRef); err != nil {
-			return err
+			return fmt.Errorf("store machine mail on ticket %d: %w", t.ID, err)
 		}
 		return addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: EventMachineMail, body: in.Subject,
 			data: map[string]any{"class": string(in.Class), "from": in.From.Email}, messageRef: msgRef}, now)
@@ -324,7 +324,7 @@ func (s *Store) appendCustomerMessage(ctx context.Context, tx pgx.Tx, t *Ticket,
 		return err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE messages SET ticket_id = $1 WHERE id = $2`, t.ID, msgRef); err != nil {
-		return err
+		return fmt.Errorf("attach reply to ticket %d: %w", t.ID, err)
 	}
 	if err := addThreadID(ctx, tx, t.ID, in.MessageID); err != nil {
 		return err
@@ -341,7 +341,7 @@ func (s *Store) appendCustomerMessage(ctx context.Context, tx pgx.Tx, t *Ticket,
 		return err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE tickets SET updated_at = $2 WHERE id = $1`, t.ID, now); err != nil {
-		return err
+		return fmt.Errorf("touch ticket %d: %w", t.ID, err)
 	}
 	res.Ticket, res.Action = t.Number, "reply on ticket ("+how+")"
 	if in.Quiet || t.Assignee == nil {

@@ -78,7 +78,7 @@ func firedSteps(ctx context.Context, q querier, tickets, plans []int64) (map[int
 		var t int64
 		var step int
 		if err := rows.Scan(&t, &step); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("load fired steps: %w", err)
 		}
 		if out[t] == nil {
 			out[t] = map[int]bool{}
@@ -427,12 +427,12 @@ func (b *slaBatchWork) apply(ctx context.Context, tx pgx.Tx, res *SLAResult) err
 			var k key
 			if err := rows.Scan(&k.t, &k.p, &k.s); err != nil {
 				rows.Close()
-				return err
+				return fmt.Errorf("record fired steps: %w", err)
 			}
 			won[k] = true
 		}
 		if err := rows.Err(); err != nil {
-			return err
+			return fmt.Errorf("record fired steps: %w", err)
 		}
 		var evTickets []int64
 		var evNames, evData []string
@@ -508,7 +508,7 @@ func threadExcerpts(ctx context.Context, tx pgx.Tx, ids []int64) (map[int64]stri
 		var at time.Time
 		var who, body string
 		if err := rows.Scan(&id, &at, &who, &body); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("load thread excerpts: %w", err)
 		}
 		out[id] += fmt.Sprintf("%s  %s\n%s\n\n", at.UTC().Format("2006-01-02 15:04 MST"), who, body)
 	}

@@ -149,7 +149,7 @@ func loadPlans(ctx context.Context, q querier, ids ...int64) (map[int64]*plan, e
 		var fr, res int64
 		var policy []byte
 		if err := rows.Scan(&p.id, &p.name, &fr, &res, &policy); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("load sla plans: %w", err)
 		}
 		p.firstResponse, p.resolution = time.Duration(fr)*time.Second, time.Duration(res)*time.Second
 		if err := json.Unmarshal(policy, &p.policy); err != nil {
