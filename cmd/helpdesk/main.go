@@ -54,10 +54,11 @@ const usage = `helpdesk: an email-driven help desk
 
 Usage:
   helpdesk demo [--keep]                       play osTicket's tutorial by mail on a private setup
-  helpdesk serve [-config FILE]                run the daemon
-  helpdesk migrate [-config FILE] [--dry-run]  bring the database schema up to date (or list what would run)
+  helpdesk serve [--config FILE]               run the daemon
+  helpdesk migrate [--config FILE] [--dry-run] bring the database schema up to date (or list what would run)
   helpdesk check-config [FILE]                 validate a config file (--config, $HELPDESK_CONFIG or ./helpdesk.toml)
-  helpdesk pipe [-config FILE] [-mailbox NAME] deliver one message from standard input (for an MTA)
+  helpdesk pipe [--config FILE] [--mailbox NAME] [--from-quoted]
+                                               deliver one message from standard input (for an MTA)
   helpdesk ticket list [--status S] [--overdue] [--assignee A] [--team T] [--customer EMAIL] [--since D] [--limit N] [--after N] [--json]
   helpdesk ticket show N [--json]
   helpdesk ticket attachment N NAME [-o PATH]   save a customer's file

@@ -57,7 +57,7 @@ func TestPipeThroughPostfixLocal(t *testing.T) {
 	bin := helpdeskBinary(t)
 	os.Chmod(filepath.Dir(bin), 0o755)
 	mx := mailouttest.StartPostfix(t, mailouttest.Postfix{
-		Aliases: []string{fmt.Sprintf(`support: "|%s pipe -config %s -mailbox support"`, bin, cfg)},
+		Aliases: []string{fmt.Sprintf(`support: "|%s pipe --config %s --mailbox support"`, bin, cfg)},
 	})
 	msg := "From: \"Doe, John\" <john@example.com>\r\nTo: support@desk.test\r\nSubject: Printer on fire\r\n" +
 		"Message-ID: <postfix-pipe@example.com>\r\n\r\nIt smokes.\r\nFrom here on it is worse.\r\n"

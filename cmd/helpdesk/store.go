@@ -14,7 +14,7 @@ import (
 	"helpdesk/templates"
 )
 
-// configFlag registers -config and returns where to read it from.
+// configFlag registers --config and returns where to read it from.
 func configFlag(fs *flag.FlagSet) *string {
 	return fs.String("config", "", "config file (default $HELPDESK_CONFIG, else ./helpdesk.toml if present)")
 }
