@@ -92,37 +92,67 @@ func wrongTypeLine(raw, key, typ string) int {
 	return 0
 }
 
+// configNames are the lower-cased names each part of the config may refer
+// to, collected as the parts are checked.
+type configNames struct {
+	departments, teams, plans, agents, topics map[string]bool
+}
+
 func (c *Config) validate() error {
-	names := func(kind string, n int, name func(int) string) (map[string]bool, error) {
-		seen := map[string]bool{}
-		for i := 0; i < n; i++ {
-			key := fmt.Sprintf("%s[%d].name", kind, i)
-			v := strings.ToLower(name(i))
-			if v == "" {
-				return nil, c.errorAt(key, "name is required")
-			}
-			if seen[v] {
-				return nil, c.errorAt(key, "duplicate name %q", name(i))
-			}
-			seen[v] = true
+	var n configNames
+	for _, check := range []func(*configNames) error{
+		c.validateOrganisation, c.validateSLAPlans, c.validateAgents,
+		c.validateHelpTopics, c.validateMailboxes, c.validateRoutes,
+	} {
+		if err := check(&n); err != nil {
+			return err
 		}
-		return seen, nil
 	}
-	deps, err := names("departments", len(c.Departments), func(i int) string { return c.Departments[i].Name })
-	if err != nil {
+	for _, check := range []func() error{c.validateSMTP, c.validateTrust, c.validateGeneral, c.validateSpam} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// uniqueNames checks that each of n entries of kind has a name, unique
+// regardless of case, and returns the set of them.
+func (c *Config) uniqueNames(kind string, n int, name func(int) string) (map[string]bool, error) {
+	seen := map[string]bool{}
+	for i := 0; i < n; i++ {
+		key := fmt.Sprintf("%s[%d].name", kind, i)
+		v := strings.ToLower(name(i))
+		if v == "" {
+			return nil, c.errorAt(key, "name is required")
+		}
+		if seen[v] {
+			return nil, c.errorAt(key, "duplicate name %q", name(i))
+		}
+		seen[v] = true
+	}
+	return seen, nil
+}
+
+func (c *Config) validateOrganisation(n *configNames) error {
+	var err error
+	if n.departments, err = c.uniqueNames("departments", len(c.Departments), func(i int) string { return c.Departments[i].Name }); err != nil {
 		return err
 	}
-	teams, err := names("teams", len(c.Teams), func(i int) string { return c.Teams[i].Name })
-	if err != nil {
+	if n.teams, err = c.uniqueNames("teams", len(c.Teams), func(i int) string { return c.Teams[i].Name }); err != nil {
 		return err
 	}
 	for i, t := range c.Teams {
-		if t.Department != "" && !deps[strings.ToLower(t.Department)] {
+		if t.Department != "" && !n.departments[strings.ToLower(t.Department)] {
 			return c.errorAt(fmt.Sprintf("teams[%d].department", i), "no department named %q", t.Department)
 		}
 	}
-	plans, err := names("sla_plans", len(c.SLAPlans), func(i int) string { return c.SLAPlans[i].Name })
-	if err != nil {
+	return nil
+}
+
+func (c *Config) validateSLAPlans(n *configNames) error {
+	var err error
+	if n.plans, err = c.uniqueNames("sla_plans", len(c.SLAPlans), func(i int) string { return c.SLAPlans[i].Name }); err != nil {
 		return err
 	}
 	for i, p := range c.SLAPlans {
@@ -139,17 +169,21 @@ func (c *Config) validate() error {
 			return c.errorAt(fmt.Sprintf("sla_plans[%d].hours", i), "%v", err)
 		}
 	}
-	agents := map[string]bool{}
+	return nil
+}
+
+func (c *Config) validateAgents(n *configNames) error {
+	n.agents = map[string]bool{}
 	for i, a := range c.Agents {
 		key := fmt.Sprintf("agents[%d]", i)
 		addr, err := mail.ParseAddress(a.Email)
 		if err != nil || addr.Address != a.Email {
 			return c.errorAt(key+".email", "%q is not a plain email address", a.Email)
 		}
-		if agents[strings.ToLower(a.Email)] {
+		if n.agents[strings.ToLower(a.Email)] {
 			return c.errorAt(key+".email", "duplicate agent %q", a.Email)
 		}
-		agents[strings.ToLower(a.Email)] = true
+		n.agents[strings.ToLower(a.Email)] = true
 		if a.Name == "" {
 			return c.errorAt(key+".name", "name is required")
 		}
@@ -157,18 +191,22 @@ func (c *Config) validate() error {
 			return c.errorAt(key+".role", "role must be \"admin\" or \"agent\", not %q", a.Role)
 		}
 		for _, t := range a.Teams {
-			if !teams[strings.ToLower(t)] {
+			if !n.teams[strings.ToLower(t)] {
 				return c.errorAt(key+".teams", "no team named %q", t)
 			}
 		}
 	}
-	topics, err := names("help_topics", len(c.HelpTopics), func(i int) string { return c.HelpTopics[i].Name })
-	if err != nil {
+	return nil
+}
+
+func (c *Config) validateHelpTopics(n *configNames) error {
+	var err error
+	if n.topics, err = c.uniqueNames("help_topics", len(c.HelpTopics), func(i int) string { return c.HelpTopics[i].Name }); err != nil {
 		return err
 	}
 	for i, h := range c.HelpTopics {
 		key := fmt.Sprintf("help_topics[%d]", i)
-		if h.SLAPlan != "" && !plans[strings.ToLower(h.SLAPlan)] {
+		if h.SLAPlan != "" && !n.plans[strings.ToLower(h.SLAPlan)] {
 			return c.errorAt(key+".sla_plan", "no SLA plan named %q", h.SLAPlan)
 		}
 		if h.Priority != "" {
@@ -176,17 +214,21 @@ func (c *Config) validate() error {
 				return c.errorAt(key+".priority", "%v", err)
 			}
 		}
-		if h.Department != "" && !deps[strings.ToLower(h.Department)] {
+		if h.Department != "" && !n.departments[strings.ToLower(h.Department)] {
 			return c.errorAt(key+".department", "no department named %q", h.Department)
 		}
-		if h.Team != "" && !teams[strings.ToLower(h.Team)] {
+		if h.Team != "" && !n.teams[strings.ToLower(h.Team)] {
 			return c.errorAt(key+".team", "no team named %q", h.Team)
 		}
-		if h.Assignee != "" && !agents[strings.ToLower(h.Assignee)] {
+		if h.Assignee != "" && !n.agents[strings.ToLower(h.Assignee)] {
 			return c.errorAt(key+".assignee", "no agent with email %q", h.Assignee)
 		}
 	}
-	if _, err := names("mailboxes", len(c.Mailboxes), func(i int) string { return c.Mailboxes[i].Name }); err != nil {
+	return nil
+}
+
+func (c *Config) validateMailboxes(n *configNames) error {
+	if _, err := c.uniqueNames("mailboxes", len(c.Mailboxes), func(i int) string { return c.Mailboxes[i].Name }); err != nil {
 		return err
 	}
 	for i, m := range c.Mailboxes {
@@ -205,13 +247,20 @@ func (c *Config) validate() error {
 				return c.errorAt(key+".address", "%q is not an email address", m.Address)
 			}
 		}
-		if m.DefaultTopic != "" && !topics[strings.ToLower(m.DefaultTopic)] {
+		if m.DefaultTopic != "" && !n.topics[strings.ToLower(m.DefaultTopic)] {
 			return c.errorAt(key+".default_topic", "no help topic named %q", m.DefaultTopic)
 		}
 	}
+	if len(c.Mailboxes) > 0 && c.SMTP.Host == "" {
+		return c.errorAt("smtp.host", "mailboxes are configured but no SMTP server to answer from")
+	}
+	return nil
+}
+
+func (c *Config) validateRoutes(n *configNames) error {
 	for i, r := range c.Routes {
 		key := fmt.Sprintf("routes[%d]", i)
-		if !topics[strings.ToLower(r.Topic)] {
+		if !n.topics[strings.ToLower(r.Topic)] {
 			return c.errorAt(key+".topic", "no help topic named %q", r.Topic)
 		}
 		if (r.Address == "") == (r.Match == "") {
@@ -223,6 +272,10 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	return nil
+}
+
+func (c *Config) validateSMTP() error {
 	if c.SMTP.DKIMKeyFile != "" && (c.SMTP.DKIMSelector == "" || c.Domain == "" && c.SMTP.DKIMDomain == "") {
 		return c.errorAt("smtp.dkim_selector", "dkim_key_file needs dkim_selector (and dkim_domain or domain)")
 	}
@@ -234,16 +287,7 @@ func (c *Config) validate() error {
 			return c.errorAt("smtp.from", "from must be an address such as \"Support <support@example.com>\": %v", err)
 		}
 	}
-	if len(c.Mailboxes) > 0 && c.SMTP.Host == "" {
-		return c.errorAt("smtp.host", "mailboxes are configured but no SMTP server to answer from")
-	}
-	if err := c.validateTrust(); err != nil {
-		return err
-	}
-	if err := c.validateGeneral(); err != nil {
-		return err
-	}
-	return c.validateSpam()
+	return nil
 }
 
 // validateGeneral checks what a new admin gets wrong first: an empty file,

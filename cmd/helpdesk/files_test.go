@@ -174,6 +174,14 @@ func TestCheckConfigRejections(t *testing.T) {
 		{"status url without scheme", "http_addr", "status_url = \"help.example.com\"\nhttp_addr", "status_url"},
 		{"at over 100%", `at = "75%"`, `at = "175%"`, ".at"},
 		{"escalation to a stranger", `agent = "admin@example.com"`, `agent = "nobody@example.com"`, ".agent"},
+		{"team in no department", `department = "Support"`, `department = "Sales"`, "teams[0].department"},
+		{"agent in no team", `teams = ["Level 1 Support"]`, `teams = ["Level 9"]`, "agents[1].teams"},
+		{"topic on no plan", `sla_plan = "SEV-B"`, `sla_plan = "SEV-Z"`, "help_topics[1].sla_plan"},
+		{"topic for no team", `team = "Level 1 Support"`, `team = "Level 9"`, "help_topics[1].team"},
+		{"duplicate topic", `sla_plan = "SEV-C"`, "sla_plan = \"SEV-C\"\n\n[[help_topics]]\nname = \"sev-c\"", "duplicate name"},
+		{"mailbox default topic unknown", `default_topic = "SEV-C"`, `default_topic = "SEV-Q"`, "mailboxes[0].default_topic"},
+		{"route regexp broken", `match = "(?i)cannot pay`, `match = "(?i)cannot pay(`, "routes[1].match"},
+		{"mailboxes without SMTP", `host = "smtp.example.com"`, `host = ""`, "smtp.host"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			bad := strings.Replace(string(example), c.from, c.to, 1)
