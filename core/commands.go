@@ -185,19 +185,7 @@ func (s *Store) applyCommand(ctx context.Context, tx pgx.Tx, t *Ticket, by *staf
 		if err != nil {
 			return "", err
 		}
-		var id int64
-		var name string
-		var dept *int64
-		if err := tx.QueryRow(ctx, `SELECT id, name, department_id FROM teams WHERE lower(name) = lower($1)`, arg).Scan(&id, &name, &dept); err != nil {
-			return "", fmt.Errorf("no team named %q", arg)
-		}
-		// Moving a ticket to a team moves it to the team's department too.
-		if _, err := tx.Exec(ctx, `UPDATE tickets SET team_id = $2, department_id = coalesce($4, department_id), updated_at = $3
-			WHERE id = $1`, t.ID, id, now, dept); err != nil {
-			return "", fmt.Errorf("move ticket %d to team %s: %w", t.ID, name, err)
-		}
-		return "team: " + name, addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: EventTeam, agentID: by.id,
-			data: map[string]any{"from": t.Team, "to": name}}, now)
+		return s.setTeam(ctx, tx, t, arg, by, now)
 	case "priority":
 		arg, err := oneArg(c)
 		if err != nil {
@@ -221,25 +209,9 @@ func (s *Store) applyCommand(ctx context.Context, tx pgx.Tx, t *Ticket, by *staf
 		}
 		return s.setTopic(ctx, tx, t, arg, who, now)
 	case "status", "resolve", "close", "reopen":
-		var st Status
-		switch c.Name {
-		case "resolve":
-			st = StatusResolved
-		case "close":
-			st = StatusClosed
-		case "reopen":
-			st = StatusOpen
-		default:
-			arg, err := oneArg(c)
-			if err != nil {
-				return "", err
-			}
-			if st, err = ParseStatus(arg); err != nil {
-				return "", err
-			}
-		}
-		if c.Name != "status" && len(c.Args) > 0 {
-			return "", fmt.Errorf("/%s takes no argument", c.Name)
+		st, err := commandStatus(c)
+		if err != nil {
+			return "", err
 		}
 		return "status: " + string(st), s.setStatus(ctx, tx, t, st, who, now)
 	case "spam":
@@ -257,33 +229,81 @@ func (s *Store) applyCommand(ctx context.Context, tx pgx.Tx, t *Ticket, by *staf
 		if err != nil {
 			return "", err
 		}
-		addr, err := mail.ParseAddress(arg)
-		if err != nil {
-			return "", fmt.Errorf("%q is not an email address", arg)
-		}
-		email := strings.ToLower(addr.Address)
-		if c.Name == "cc" {
-			id, err := upsertCustomer(ctx, tx, Address{Name: addr.Name, Email: email}, false, now)
-			if err != nil {
-				return "", err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO ticket_collaborators (ticket_id, customer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, t.ID, id); err != nil {
-				return "", fmt.Errorf("add collaborator %s to ticket %d: %w", email, t.ID, err)
-			}
-		} else {
-			tag, err := tx.Exec(ctx, `DELETE FROM ticket_collaborators WHERE ticket_id = $1
-				AND customer_id = (SELECT id FROM customers WHERE email = $2)`, t.ID, email)
-			if err != nil {
-				return "", fmt.Errorf("remove collaborator %s from ticket %d: %w", email, t.ID, err)
-			}
-			if tag.RowsAffected() == 0 {
-				return "", fmt.Errorf("%s is not a collaborator on this ticket", email)
-			}
-		}
-		return c.Name + ": " + email, addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: "collaborator", agentID: by.id,
-			data: map[string]any{"action": c.Name, "email": email}}, now)
+		return s.setCollaborator(ctx, tx, t, c.Name, arg, by, now)
 	}
 	return "", fmt.Errorf("unknown command /%s (known: /assign, /take, /team, /priority, /sla, /topic, /status, /resolve, /close, /reopen, /note, /cc, /uncc, /merge, /link, /spam, /reply)", c.Name)
+}
+
+// setTeam moves the ticket to the named team, and to the team's department.
+func (s *Store) setTeam(ctx context.Context, tx pgx.Tx, t *Ticket, arg string, by *staff, now time.Time) (string, error) {
+	var id int64
+	var name string
+	var dept *int64
+	if err := tx.QueryRow(ctx, `SELECT id, name, department_id FROM teams WHERE lower(name) = lower($1)`, arg).Scan(&id, &name, &dept); err != nil {
+		return "", fmt.Errorf("no team named %q", arg)
+	}
+	// Moving a ticket to a team moves it to the team's department too.
+	if _, err := tx.Exec(ctx, `UPDATE tickets SET team_id = $2, department_id = coalesce($4, department_id), updated_at = $3
+		WHERE id = $1`, t.ID, id, now, dept); err != nil {
+		return "", fmt.Errorf("move ticket %d to team %s: %w", t.ID, name, err)
+	}
+	return "team: " + name, addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: EventTeam, agentID: by.id,
+		data: map[string]any{"from": t.Team, "to": name}}, now)
+}
+
+// commandStatus is the status a /status, /resolve, /close or /reopen asks for.
+func commandStatus(c Command) (Status, error) {
+	var st Status
+	switch c.Name {
+	case "resolve":
+		st = StatusResolved
+	case "close":
+		st = StatusClosed
+	case "reopen":
+		st = StatusOpen
+	default:
+		arg, err := oneArg(c)
+		if err != nil {
+			return "", err
+		}
+		if st, err = ParseStatus(arg); err != nil {
+			return "", err
+		}
+	}
+	if c.Name != "status" && len(c.Args) > 0 {
+		return "", fmt.Errorf("/%s takes no argument", c.Name)
+	}
+	return st, nil
+}
+
+// setCollaborator adds (action "cc") or removes ("uncc") a customer who gets the
+// ticket's replies.
+func (s *Store) setCollaborator(ctx context.Context, tx pgx.Tx, t *Ticket, action, arg string, by *staff, now time.Time) (string, error) {
+	addr, err := mail.ParseAddress(arg)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an email address", arg)
+	}
+	email := strings.ToLower(addr.Address)
+	if action == "cc" {
+		id, err := upsertCustomer(ctx, tx, Address{Name: addr.Name, Email: email}, false, now)
+		if err != nil {
+			return "", err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO ticket_collaborators (ticket_id, customer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, t.ID, id); err != nil {
+			return "", fmt.Errorf("add collaborator %s to ticket %d: %w", email, t.ID, err)
+		}
+	} else {
+		tag, err := tx.Exec(ctx, `DELETE FROM ticket_collaborators WHERE ticket_id = $1
+			AND customer_id = (SELECT id FROM customers WHERE email = $2)`, t.ID, email)
+		if err != nil {
+			return "", fmt.Errorf("remove collaborator %s from ticket %d: %w", email, t.ID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return "", fmt.Errorf("%s is not a collaborator on this ticket", email)
+		}
+	}
+	return action + ": " + email, addEntry(ctx, tx, t.ID, entry{kind: EntryEvent, event: "collaborator", agentID: by.id,
+		data: map[string]any{"action": action, "email": email}}, now)
 }
 
 func (s *Store) assign(ctx context.Context, tx pgx.Tx, t *Ticket, to *staff, by actor, now time.Time) (string, error) {
