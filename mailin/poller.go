@@ -290,13 +290,7 @@ func (p *Poller) fetchBatch(ctx context.Context, c *imapclient.Client, cp core.C
 			items, size = nil, 0
 		}
 	}
-	// Servers send FETCH results in UID order in practice, but nothing
-	// promises it. A batch is stored early only when every requested UID up
-	// to its last one has arrived, so the checkpoint never passes a message
-	// still on its way.
-	received := map[imap.UID]bool{}
-	prefix := 0 // uids[:prefix] have all arrived
-	highest := imap.UID(0)
+	arrived := newArrivals(uids)
 	for {
 		msg := cmd.Next()
 		if msg == nil {
@@ -308,24 +302,11 @@ func (p *Poller) fetchBatch(ctx context.Context, c *imapclient.Client, cp core.C
 			finish()
 			return fmt.Errorf("fetch: %w", err)
 		}
-		var raw []byte
-		for _, b := range buf.BodySection {
-			raw = b.Bytes
-		}
-		// Internal dates have one-second resolution: a message from the same
-		// second as our last poll counts as new, since an extra acknowledgement
-		// costs less than a missing one.
-		quiet := !quietBefore.IsZero() && buf.InternalDate.Before(quietBefore.Truncate(time.Second))
-		it := Item{UID: uint32(buf.UID), Raw: raw, Quiet: quiet}
-		p.Intake.PrepareItem(src, &it)
+		it := p.itemOf(src, buf, quietBefore)
 		items = append(items, it)
-		size += len(raw)
-		received[buf.UID] = true
-		highest = max(highest, buf.UID)
-		for prefix < len(uids) && received[uids[prefix]] {
-			prefix++
-		}
-		if size >= batchBytes && mb.MoveTo == "" && prefix > 0 && uids[prefix-1] >= highest {
+		size += len(it.Raw)
+		arrived.add(buf.UID)
+		if size >= batchBytes && mb.MoveTo == "" && arrived.complete() {
 			flush()
 		}
 	}
@@ -335,6 +316,49 @@ func (p *Poller) fetchBatch(ctx context.Context, c *imapclient.Client, cp core.C
 	}
 	flush()
 	return finish()
+}
+
+// itemOf turns one fetched message into an intake item.
+func (p *Poller) itemOf(src Source, buf *imapclient.FetchMessageBuffer, quietBefore time.Time) Item {
+	var raw []byte
+	for _, b := range buf.BodySection {
+		raw = b.Bytes
+	}
+	// Internal dates have one-second resolution: a message from the same
+	// second as our last poll counts as new, since an extra acknowledgement
+	// costs less than a missing one.
+	quiet := !quietBefore.IsZero() && buf.InternalDate.Before(quietBefore.Truncate(time.Second))
+	it := Item{UID: uint32(buf.UID), Raw: raw, Quiet: quiet}
+	p.Intake.PrepareItem(src, &it)
+	return it
+}
+
+// arrivals tracks which of the requested UIDs a FETCH has returned.
+// Servers send results in UID order in practice, but nothing promises it:
+// a batch is stored early only when every requested UID up to its last one
+// has arrived, so the checkpoint never passes a message still on its way.
+type arrivals struct {
+	uids     []imap.UID
+	received map[imap.UID]bool
+	prefix   int // uids[:prefix] have all arrived
+	highest  imap.UID
+}
+
+func newArrivals(uids []imap.UID) *arrivals {
+	return &arrivals{uids: uids, received: map[imap.UID]bool{}}
+}
+
+func (a *arrivals) add(uid imap.UID) {
+	a.received[uid] = true
+	a.highest = max(a.highest, uid)
+	for a.prefix < len(a.uids) && a.received[a.uids[a.prefix]] {
+		a.prefix++
+	}
+}
+
+// complete says whether nothing below the highest UID received is missing.
+func (a *arrivals) complete() bool {
+	return a.prefix > 0 && a.uids[a.prefix-1] >= a.highest
 }
 
 // storeBatch stores one batch, then moves it if move_to is set.

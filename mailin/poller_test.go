@@ -220,3 +220,23 @@ func TestPollerMovesProcessedMail(t *testing.T) {
 		t.Errorf("%d tickets, want 3", len(list))
 	}
 }
+
+// A server may return FETCH results out of UID order. A batch may be
+// stored only when nothing below its highest UID is still on its way.
+func TestArrivalsOutOfOrder(t *testing.T) {
+	a := newArrivals([]imap.UID{11, 12, 13, 14})
+	for _, step := range []struct {
+		uid      imap.UID
+		complete bool
+	}{
+		{12, false}, // 11 is still on its way
+		{11, true},
+		{14, false}, // 13 is still on its way
+		{13, true},
+	} {
+		a.add(step.uid)
+		if got := a.complete(); got != step.complete {
+			t.Fatalf("after UID %d: complete = %v, want %v", step.uid, got, step.complete)
+		}
+	}
+}
