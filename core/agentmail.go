@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -50,57 +51,23 @@ func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound
 		if err := sp.Rollback(ctx); err != nil {
 			return true, err
 		}
-		ce, ok := cmdErr.(*CommandError)
-		if !ok {
+		var ce *CommandError
+		if !errors.As(cmdErr, &ce) {
 			return true, cmdErr
 		}
 		res.Action = "agent commands refused: " + ce.Error()
-		if err := addEntry(ctx, tx, t.ID, entry{kind: EntryNote, agentID: agent.id, body: in.Text, messageRef: msgRef,
-			data: map[string]any{"rejected": true, "error": ce.Error()}}, now); err != nil {
-			return true, err
-		}
-		fresh, err := ticketByNumber(ctx, tx, t.Number, false)
-		if err != nil {
-			return true, err
-		}
-		return true, s.queue(ctx, tx, now, outMail{ticket: fresh, template: TemplateCommandError, to: agent.address,
-			agentID: agent.id, inReplyTo: in.MessageID, attach: msgRef,
-			data: map[string]any{"Line": ce.Command.Line, "Command": ce.Command.Raw, "Error": ce.Reason}})
+		return true, s.refuseCommands(ctx, tx, t, agent, in, msgRef, ce, now)
 	}
 	if err := sp.Commit(ctx); err != nil {
 		return true, err
 	}
 
-	body := strings.TrimSpace(in.CommandRest)
-	if len(in.Commands) == 0 {
-		body = strings.TrimSpace(in.Text)
-	}
-	// /reply NAME: the canned response follows what the agent wrote.
-	canned, err := s.cannedReply(t, agent, in.Commands)
+	sent, err := s.postAgentText(ctx, tx, t, agent, in, msgRef, now)
 	if err != nil {
 		return true, err
 	}
-	body = strings.TrimSpace(body + "\n\n" + canned)
-	// Text with /spam is for the agents: a spammer hears nothing.
-	isNote := len(in.Commands) > 0 && (in.Commands[len(in.Commands)-1].Name == "note" || t.Spam)
-	switch {
-	case isNote && (body != "" || !t.Spam):
-		if err := s.addNote(ctx, tx, t, agent, body, msgRef, now); err != nil {
-			return true, err
-		}
-	case isNote: // a bare /spam: nothing to add
-	case body != "":
-		if err := s.respond(ctx, tx, t, agent, body, msgRef, in.MessageID, now); err != nil {
-			return true, err
-		}
+	if sent {
 		changes = append(changes, "response sent to "+t.Customer.Email)
-	default:
-		// Status-only mail: tell the customer when the ticket is resolved or closed.
-		if (t.Status == StatusResolved || t.Status == StatusClosed) && !t.Spam && t.MergedInto == 0 {
-			if err := s.mailCustomers(ctx, tx, t, TemplateResolved, "", map[string]any{}, 0, now); err != nil {
-				return true, err
-			}
-		}
 	}
 	res.Action = fmt.Sprintf("agent mail from %s: %d commands", agent.email, len(in.Commands))
 	if len(in.Commands) == 0 {
@@ -108,6 +75,61 @@ func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound
 	}
 	return true, s.queue(ctx, tx, now, outMail{ticket: t, template: TemplateCommandReceipt, to: agent.address,
 		agentID: agent.id, inReplyTo: in.MessageID, data: map[string]any{"Changes": changes, "AuthorID": agent.id}})
+}
+
+// refuseCommands records an agent's mail whose commands failed as a note
+// flagged rejected, and tells the agent which command and why.
+func (s *Store) refuseCommands(ctx context.Context, tx pgx.Tx, t *Ticket, agent *staff, in *Inbound, msgRef int64, ce *CommandError, now time.Time) error {
+	if err := addEntry(ctx, tx, t.ID, entry{kind: EntryNote, agentID: agent.id, body: in.Text, messageRef: msgRef,
+		data: map[string]any{"rejected": true, "error": ce.Error()}}, now); err != nil {
+		return err
+	}
+	fresh, err := ticketByNumber(ctx, tx, t.Number, false)
+	if err != nil {
+		return err
+	}
+	return s.queue(ctx, tx, now, outMail{ticket: fresh, template: TemplateCommandError, to: agent.address,
+		agentID: agent.id, inReplyTo: in.MessageID, attach: msgRef,
+		data: map[string]any{"Line": ce.Command.Line, "Command": ce.Command.Raw, "Error": ce.Reason}})
+}
+
+// postAgentText puts what an agent wrote (after the commands, with any
+// canned reply) on the ticket: a note, a response to the customer, or, for
+// status-only mail, the customer's resolution notice. sent says whether a
+// response went to the customer.
+func (s *Store) postAgentText(ctx context.Context, tx pgx.Tx, t *Ticket, agent *staff, in *Inbound, msgRef int64, now time.Time) (sent bool, err error) {
+	body := strings.TrimSpace(in.CommandRest)
+	if len(in.Commands) == 0 {
+		body = strings.TrimSpace(in.Text)
+	}
+	// /reply NAME: the canned response follows what the agent wrote.
+	canned, err := s.cannedReply(t, agent, in.Commands)
+	if err != nil {
+		return false, err
+	}
+	body = strings.TrimSpace(body + "\n\n" + canned)
+	// Text with /spam is for the agents: a spammer hears nothing.
+	isNote := len(in.Commands) > 0 && (in.Commands[len(in.Commands)-1].Name == "note" || t.Spam)
+	switch {
+	case isNote && (body != "" || !t.Spam):
+		if err := s.addNote(ctx, tx, t, agent, body, msgRef, now); err != nil {
+			return false, err
+		}
+	case isNote: // a bare /spam: nothing to add
+	case body != "":
+		if err := s.respond(ctx, tx, t, agent, body, msgRef, in.MessageID, now); err != nil {
+			return false, err
+		}
+		return true, nil
+	default:
+		// Status-only mail: tell the customer when the ticket is resolved or closed.
+		if (t.Status == StatusResolved || t.Status == StatusClosed) && !t.Spam && t.MergedInto == 0 {
+			if err := s.mailCustomers(ctx, tx, t, TemplateResolved, "", map[string]any{}, 0, now); err != nil {
+				return false, err
+			}
+		}
+	}
+	return false, nil
 }
 
 // unproven says why a mail claiming to be an agent's does not prove it, or
