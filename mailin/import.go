@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // ImportSummary counts what an import did.
@@ -59,17 +60,10 @@ func (p *Poller) Import(ctx context.Context, progress func(done, total int)) (Im
 		cp.LastUID = 0
 	}
 	cp.UIDValidity = sel.UIDValidity
-	data, err := c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{{imap.UIDRange{Start: imap.UID(cp.LastUID + 1), Stop: 0}}}}, nil).Wait()
+	uids, err := uidsAfter(c, cp.LastUID)
 	if err != nil {
-		return sum, fmt.Errorf("search: %w", err)
+		return sum, err
 	}
-	var uids []imap.UID
-	for _, u := range data.AllUIDs() {
-		if uint32(u) > cp.LastUID {
-			uids = append(uids, u)
-		}
-	}
-	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
 	for i, uid := range uids {
 		if err := ctx.Err(); err != nil {
 			return sum, err
@@ -89,22 +83,44 @@ func (p *Poller) Import(ctx context.Context, progress func(done, total int)) (Im
 		if err != nil {
 			return sum, fmt.Errorf("deliver uid %d: %w", uid, err)
 		}
-		sum.Messages++
-		switch {
-		case out.Quarantined != 0:
-			sum.Quarantined++
-		case out.Duplicate:
-			sum.Duplicates++
-		case out.Class.Machine():
-			sum.Machine++
-		case out.Created:
-			sum.Tickets++
-		default:
-			sum.Replies++
-		}
+		sum.count(out)
 		if progress != nil {
 			progress(i+1, len(uids))
 		}
 	}
 	return sum, nil
+}
+
+// uidsAfter lists, in order, the UIDs in the selected folder above last.
+func uidsAfter(c *imapclient.Client, last uint32) ([]imap.UID, error) {
+	data, err := c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{{imap.UIDRange{Start: imap.UID(last + 1), Stop: 0}}}}, nil).Wait()
+	if err != nil {
+		return nil, fmt.Errorf("search UIDs after %d: %w", last, err)
+	}
+	var uids []imap.UID
+	// "N:*" matches the highest UID even when it is below N, so filter.
+	for _, u := range data.AllUIDs() {
+		if uint32(u) > last {
+			uids = append(uids, u)
+		}
+	}
+	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	return uids, nil
+}
+
+// count adds one delivered message to the summary, under what became of it.
+func (sum *ImportSummary) count(out Outcome) {
+	sum.Messages++
+	switch {
+	case out.Quarantined != 0:
+		sum.Quarantined++
+	case out.Duplicate:
+		sum.Duplicates++
+	case out.Class.Machine():
+		sum.Machine++
+	case out.Created:
+		sum.Tickets++
+	default:
+		sum.Replies++
+	}
 }
