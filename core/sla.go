@@ -146,39 +146,49 @@ type dueTicket struct {
 	planID int64
 }
 
+// claimDueTickets locks up to slaBatch tickets whose next escalation is due
+// by now, skipping those another checker holds.
+func claimDueTickets(ctx context.Context, tx pgx.Tx, now time.Time) ([]*dueTicket, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT t.id, t.number, t.subject, t.status, t.priority, t.sla_plan_id, coalesce(t.assignee_id, 0), a.name, a.email,
+			coalesce(t.team_id, 0), coalesce(tm.name, ''), t.sla_clock_base, t.sla_clock_since, t.first_responded_at IS NOT NULL,
+			t.first_response_due, t.resolution_due, t.root_message_id, c.email, coalesce(h.name, '')
+		FROM tickets t
+		JOIN customers c ON c.id = t.customer_id
+		LEFT JOIN agents a ON a.id = t.assignee_id
+		LEFT JOIN teams tm ON tm.id = t.team_id
+		LEFT JOIN help_topics h ON h.id = t.help_topic_id
+		WHERE t.next_escalation_at <= $1 AND t.sla_plan_id IS NOT NULL
+		ORDER BY t.next_escalation_at LIMIT $2
+		FOR UPDATE OF t SKIP LOCKED`, now, slaBatch)
+	if err != nil {
+		return nil, fmt.Errorf("find due tickets: %w", err)
+	}
+	due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*dueTicket, error) {
+		var d dueTicket
+		var aName, aEmail *string
+		var base int64
+		err := r.Scan(&d.ID, &d.Number, &d.Subject, &d.Status, &d.Priority, &d.planID, &d.assigneeID, &aName, &aEmail,
+			&d.teamID, &d.Team, &base, &d.clock.since, &d.clock.responded, &d.FirstResponseDue, &d.ResolutionDue,
+			&d.RootMessageID, &d.Customer.Email, &d.HelpTopic)
+		if aEmail != nil {
+			d.Assignee = &Address{Name: *aName, Email: *aEmail}
+		}
+		d.clock.base = time.Duration(base) * time.Second
+		return &d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find due tickets: %w", err)
+	}
+	return due, nil
+}
+
 func (s *Store) checkSLABatch(ctx context.Context, now time.Time, res *SLAResult) (int, error) {
 	var claimed int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			SELECT t.id, t.number, t.subject, t.status, t.priority, t.sla_plan_id, coalesce(t.assignee_id, 0), a.name, a.email,
-				coalesce(t.team_id, 0), coalesce(tm.name, ''), t.sla_clock_base, t.sla_clock_since, t.first_responded_at IS NOT NULL,
-				t.first_response_due, t.resolution_due, t.root_message_id, c.email, coalesce(h.name, '')
-			FROM tickets t
-			JOIN customers c ON c.id = t.customer_id
-			LEFT JOIN agents a ON a.id = t.assignee_id
-			LEFT JOIN teams tm ON tm.id = t.team_id
-			LEFT JOIN help_topics h ON h.id = t.help_topic_id
-			WHERE t.next_escalation_at <= $1 AND t.sla_plan_id IS NOT NULL
-			ORDER BY t.next_escalation_at LIMIT $2
-			FOR UPDATE OF t SKIP LOCKED`, now, slaBatch)
+		due, err := claimDueTickets(ctx, tx, now)
 		if err != nil {
-			return fmt.Errorf("find due tickets: %w", err)
-		}
-		due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*dueTicket, error) {
-			var d dueTicket
-			var aName, aEmail *string
-			var base int64
-			err := r.Scan(&d.ID, &d.Number, &d.Subject, &d.Status, &d.Priority, &d.planID, &d.assigneeID, &aName, &aEmail,
-				&d.teamID, &d.Team, &base, &d.clock.since, &d.clock.responded, &d.FirstResponseDue, &d.ResolutionDue,
-				&d.RootMessageID, &d.Customer.Email, &d.HelpTopic)
-			if aEmail != nil {
-				d.Assignee = &Address{Name: *aName, Email: *aEmail}
-			}
-			d.clock.base = time.Duration(base) * time.Second
-			return &d, err
-		})
-		if err != nil {
-			return fmt.Errorf("find due tickets: %w", err)
+			return err
 		}
 		claimed = len(due)
 		if claimed == 0 {
