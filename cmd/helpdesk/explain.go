@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"helpdesk/core"
+	"helpdesk/mailin"
 	"io"
 	"os"
 	"strings"
@@ -60,6 +62,16 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	for _, c := range msg.Commands {
 		cmds = append(cmds, c.Raw)
 	}
+	addExplanation(out, msg, ex, cmds)
+	if *asJSON {
+		return writeJSON(stdout, out)
+	}
+	return printExplanation(stdout, msg, ex, cmds)
+}
+
+// addExplanation puts what intake would do with msg into out, the explain
+// --json object.
+func addExplanation(out map[string]any, msg *mailin.Prepared, ex core.Explanation, cmds []string) {
 	// Absent optional fields are left out, as the README promises.
 	for k, v := range map[string]any{"class": msg.Class, "class_reason": msg.ClassReason, "message_key": msg.Key(),
 		"duplicate": ex.Duplicate, "ticket": ex.Ticket, "threading": ex.Threading, "help_topic": msg.Topic,
@@ -87,10 +99,11 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if ex.Agent != "" {
 		out["agent_verified"] = ex.Verified
 	}
-	if *asJSON {
-		return writeJSON(stdout, out)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+}
+
+// printExplanation writes what intake would do with msg for a person.
+func printExplanation(w io.Writer, msg *mailin.Prepared, ex core.Explanation, cmds []string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Message:\t%s\n", msg.Key())
 	fmt.Fprintf(tw, "From:\t%s\n", msg.From)
 	class := string(msg.Class)
