@@ -74,42 +74,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	h := newHealth()
 	m := newMetrics(db.Store, intake, sender, h)
 
-	cl := cronLogger{log.With("worker", "cron")}
-	checker := cron.New(cron.WithLogger(cl), cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
-	if _, err := checker.AddFunc(cfg.SLA.Schedule, func() {
-		start := time.Now()
-		res, err := db.CheckSLA(ctx, start)
-		m.observeSLA(time.Since(start), res)
-		if err != nil {
-			log.Error("sla check", "err", err)
-		} else if res.Tickets > 0 {
-			log.Info("sla check", "tickets", res.Tickets, "steps", res.Steps, "took", time.Since(start))
-		}
-	}); err != nil {
-		return &exitError{78, fmt.Errorf("sla.schedule %q: %w", cfg.SLA.Schedule, err)}
-	}
-	if cfg.RetentionPolicy() != (core.Retention{}) {
-		if _, err := checker.AddFunc("@every 1h", func() {
-			if n, err := purgeAll(ctx, db.Store, cfg.RetentionPolicy(), false, time.Now()); err != nil {
-				log.Error("retention purge", "err", err)
-			} else if n != (core.PurgeCounts{}) {
-				log.Info("retention purge", "raw", n.Raw, "sent_mail", n.SentMail, "quarantine", n.Quarantine)
-			}
-		}); err != nil {
-			return err
-		}
-	}
-	if cfg.SLA.QueueDigest != "off" {
-		if _, err := checker.AddFunc(cfg.SLA.QueueDigest, func() {
-			now := time.Now()
-			if n, err := db.SendQueueDigests(ctx, now, now); err != nil {
-				log.Error("queue digest", "err", err)
-			} else if n > 0 {
-				log.Info("queue digest", "agents", n)
-			}
-		}); err != nil {
-			return &exitError{78, fmt.Errorf("sla.queue_digest %q: %w", cfg.SLA.QueueDigest, err)}
-		}
+	checker, err := scheduleJobs(ctx, cfg, db, m, log)
+	if err != nil {
+		return err
 	}
 	checker.Start()
 	defer func() { <-checker.Stop().Done() }()
@@ -152,6 +119,49 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	log.Info("shutting down")
 	background.Wait()
 	return nil
+}
+
+// scheduleJobs sets up the periodic work: the SLA check, the retention purge
+// (when a policy is set) and the agents' morning queue digest.
+func scheduleJobs(ctx context.Context, cfg *Config, db *database, m *metrics, log *slog.Logger) (*cron.Cron, error) {
+	cl := cronLogger{log.With("worker", "cron")}
+	checker := cron.New(cron.WithLogger(cl), cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
+	if _, err := checker.AddFunc(cfg.SLA.Schedule, func() {
+		start := time.Now()
+		res, err := db.CheckSLA(ctx, start)
+		m.observeSLA(time.Since(start), res)
+		if err != nil {
+			log.Error("sla check", "err", err)
+		} else if res.Tickets > 0 {
+			log.Info("sla check", "tickets", res.Tickets, "steps", res.Steps, "took", time.Since(start))
+		}
+	}); err != nil {
+		return nil, &exitError{78, fmt.Errorf("sla.schedule %q: %w", cfg.SLA.Schedule, err)}
+	}
+	if cfg.RetentionPolicy() != (core.Retention{}) {
+		if _, err := checker.AddFunc("@every 1h", func() {
+			if n, err := purgeAll(ctx, db.Store, cfg.RetentionPolicy(), false, time.Now()); err != nil {
+				log.Error("retention purge", "err", err)
+			} else if n != (core.PurgeCounts{}) {
+				log.Info("retention purge", "raw", n.Raw, "sent_mail", n.SentMail, "quarantine", n.Quarantine)
+			}
+		}); err != nil {
+			return nil, fmt.Errorf("schedule retention purge: %w", err)
+		}
+	}
+	if cfg.SLA.QueueDigest != "off" {
+		if _, err := checker.AddFunc(cfg.SLA.QueueDigest, func() {
+			now := time.Now()
+			if n, err := db.SendQueueDigests(ctx, now, now); err != nil {
+				log.Error("queue digest", "err", err)
+			} else if n > 0 {
+				log.Info("queue digest", "agents", n)
+			}
+		}); err != nil {
+			return nil, &exitError{78, fmt.Errorf("sla.queue_digest %q: %w", cfg.SLA.QueueDigest, err)}
+		}
+	}
+	return checker, nil
 }
 
 // cronLogger logs robfig/cron's messages through slog, like everything else.
