@@ -86,42 +86,56 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 	h.Set("X-Auto-Response-Suppress", "All")
 	h.Set(core.LoopHeader, domain)
 
+	raw, err := writeMessage(h, r, attachmentsOf(m))
+	if err != nil {
+		return nil, Envelope{}, err
+	}
+	return raw, env, nil
+}
+
+// attachmentsOf is what a mail carries besides its text.
+func attachmentsOf(m core.OutMail) []File {
 	// A response carries the files the agent attached, and agents' alerts
 	// the customer's; a command error carries the agent's whole mail, so
 	// they can fix it and send it again.
-	var files []File
 	if m.Original != nil {
 		switch m.Template {
 		case core.TemplateResponse, core.TemplateNewTicketAlert, core.TemplateCustomerReplyAlert, core.TemplateAssigned:
 			// The files of the mail it is about: the agent's to the
 			// customer, the customer's to the agents.
-			files = Files(m.Original)
+			return Files(m.Original)
 		default:
-			files = []File{{Name: "original.eml", ContentType: "message/rfc822", Data: m.Original}}
+			return []File{{Name: "original.eml", ContentType: "message/rfc822", Data: m.Original}}
 		}
 	}
+	return nil
+}
+
+// writeMessage writes the header, the text as multipart/alternative and any
+// files as attachments.
+func writeMessage(h mail.Header, r Rendered, files []File) ([]byte, error) {
 	var buf bytes.Buffer
 	if len(files) == 0 {
 		// No attachment: the message is multipart/alternative itself.
 		alt, err := mail.CreateInlineWriter(&buf, h)
 		if err != nil {
-			return nil, Envelope{}, fmt.Errorf("create message: %w", err)
+			return nil, fmt.Errorf("create message: %w", err)
 		}
 		if err := writeAlternative(alt, r); err != nil {
-			return nil, Envelope{}, err
+			return nil, err
 		}
-		return buf.Bytes(), env, nil
+		return buf.Bytes(), nil
 	}
 	w, err := mail.CreateWriter(&buf, h)
 	if err != nil {
-		return nil, Envelope{}, fmt.Errorf("create message: %w", err)
+		return nil, fmt.Errorf("create message: %w", err)
 	}
 	alt, err := w.CreateInline()
 	if err != nil {
-		return nil, Envelope{}, err
+		return nil, fmt.Errorf("create message text: %w", err)
 	}
 	if err := writeAlternative(alt, r); err != nil {
-		return nil, Envelope{}, err
+		return nil, err
 	}
 	for _, f := range files {
 		var ah mail.AttachmentHeader
@@ -130,21 +144,26 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 		if f.ContentType != "message/rfc822" {
 			ah.Set("Content-Transfer-Encoding", "base64")
 		}
-		aw, err := w.CreateAttachment(ah)
-		if err != nil {
-			return nil, Envelope{}, err
-		}
-		if _, err := aw.Write(f.Data); err != nil {
-			return nil, Envelope{}, err
-		}
-		if err := aw.Close(); err != nil {
-			return nil, Envelope{}, err
+		if err := writeAttachment(w, ah, f.Data); err != nil {
+			return nil, fmt.Errorf("attach %q: %w", f.Name, err)
 		}
 	}
 	if err := w.Close(); err != nil {
-		return nil, Envelope{}, err
+		return nil, fmt.Errorf("finish message: %w", err)
 	}
-	return buf.Bytes(), env, nil
+	return buf.Bytes(), nil
+}
+
+// writeAttachment writes one file as an attachment part.
+func writeAttachment(w *mail.Writer, ah mail.AttachmentHeader, data []byte) error {
+	aw, err := w.CreateAttachment(ah)
+	if err != nil {
+		return err
+	}
+	if _, err := aw.Write(data); err != nil {
+		return err
+	}
+	return aw.Close()
 }
 
 // writeAlternative writes the text and HTML bodies as multipart/alternative.
