@@ -125,3 +125,16 @@ func TestPipeStoresOnceAndListsAsJSON(t *testing.T) {
 		t.Errorf("ticket show: %v\n%s", err, out)
 	}
 }
+
+// A missing or malformed ID after show, retry or release is a usage error
+// (exit 2) naming the command, not a failed lookup.
+func TestIDArgument(t *testing.T) {
+	if id, err := idArgument("spam show", []string{"42"}); err != nil || id != 42 {
+		t.Fatalf("42: %d, %v", id, err)
+	}
+	for _, pos := range [][]string{nil, {"x"}, {"1", "2"}} {
+		if _, err := idArgument("spam show", pos); exitCode(err) != 2 || !strings.Contains(err.Error(), "spam show") {
+			t.Errorf("%q: exit %d, %v; want a usage error naming spam show", pos, exitCode(err), err)
+		}
+	}
+}

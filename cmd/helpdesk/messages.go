@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"helpdesk/core"
 )
@@ -54,12 +55,9 @@ func cmdMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		return tw.Flush()
 	case "show":
-		if len(pos) != 1 {
-			return &exitError{2, fmt.Errorf("usage: helpdesk messages show ID")}
-		}
-		id, err := strconv.ParseInt(pos[0], 10, 64)
+		id, err := idArgument("messages show", pos)
 		if err != nil {
-			return &exitError{2, fmt.Errorf("message id %q: %w", pos[0], err)}
+			return err
 		}
 		raw, err := db.MessageRaw(ctx, id)
 		if err != nil {
@@ -69,4 +67,36 @@ func cmdMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	return &exitError{2, fmt.Errorf("unknown messages command %q", args[0])}
+}
+
+// idArgument reads the one numeric ID a subcommand such as "spam show"
+// takes; a missing or malformed ID is a usage error.
+func idArgument(command string, pos []string) (int64, error) {
+	if len(pos) != 1 {
+		return 0, &exitError{2, fmt.Errorf("usage: helpdesk %s ID", command)}
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil {
+		return 0, &exitError{2, fmt.Errorf("%s: id %q: %w", command, pos[0], err)}
+	}
+	return id, nil
+}
+
+// heldRow is one line of the table for mail kept out of the tickets
+// (quarantine and spam).
+type heldRow struct {
+	id      int64
+	mailbox string
+	size    int
+	at      time.Time
+	reason  string
+}
+
+func writeHeldTable(w io.Writer, rows []heldRow) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tMAILBOX\tSIZE\tRECEIVED\tREASON")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", r.id, r.mailbox, r.size, r.at.Local().Format("2006-01-02 15:04"), r.reason)
+	}
+	return tw.Flush()
 }

@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"helpdesk/mailin"
@@ -39,19 +37,15 @@ func cmdQuarantine(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if *asJSON {
 			return writeJSON(stdout, list)
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tMAILBOX\tSIZE\tRECEIVED\tREASON")
-		for _, q := range list {
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", q.ID, q.Mailbox, q.Size, q.CreatedAt.Local().Format("2006-01-02 15:04"), q.Reason)
+		rows := make([]heldRow, len(list))
+		for i, q := range list {
+			rows[i] = heldRow{q.ID, q.Mailbox, q.Size, q.CreatedAt, q.Reason}
 		}
-		return tw.Flush()
+		return writeHeldTable(stdout, rows)
 	case "show", "retry":
-		if len(pos) != 1 {
-			return &exitError{2, fmt.Errorf("usage: helpdesk quarantine %s ID", args[0])}
-		}
-		id, err := strconv.ParseInt(pos[0], 10, 64)
+		id, err := idArgument("quarantine "+args[0], pos)
 		if err != nil {
-			return &exitError{2, fmt.Errorf("quarantine id %q: %w", pos[0], err)}
+			return err
 		}
 		q, err := db.QuarantineGet(ctx, id)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -39,19 +38,15 @@ func cmdSpam(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if *asJSON {
 			return writeJSON(stdout, list)
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tMAILBOX\tSIZE\tRECEIVED\tREASON")
-		for _, m := range list {
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", m.ID, m.Mailbox, m.Size, m.ReceivedAt.Local().Format("2006-01-02 15:04"), m.Note)
+		rows := make([]heldRow, len(list))
+		for i, m := range list {
+			rows[i] = heldRow{m.ID, m.Mailbox, m.Size, m.ReceivedAt, m.Note}
 		}
-		return tw.Flush()
+		return writeHeldTable(stdout, rows)
 	case "show", "release":
-		if len(pos) != 1 {
-			return &exitError{2, fmt.Errorf("usage: helpdesk spam %s ID", args[0])}
-		}
-		id, err := strconv.ParseInt(pos[0], 10, 64)
+		id, err := idArgument("spam "+args[0], pos)
 		if err != nil {
-			return &exitError{2, fmt.Errorf("spam id %q: %w", pos[0], err)}
+			return err
 		}
 		m, err := db.SpamGet(ctx, id)
 		if err != nil {
