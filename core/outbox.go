@@ -38,6 +38,7 @@ const (
 	TemplateUnverified         = "unverified_agent_mail"
 	TemplateMerged             = "merged"
 	TemplateQueue              = "queue"
+	TemplateOAuthFailure       = "oauth_failure"
 )
 
 // Templates lists every template name; mailout checks its set against it.
@@ -46,7 +47,7 @@ var Templates = []string{
 	TemplateSLAWarning, TemplateSLABreach, TemplateResolved, TemplateCommandReceipt, TemplateCommandError,
 	TemplateQuarantineAlert, TemplateStallAlert, TemplateNote, TemplateDeliveryFailed, TemplateSenderFlood,
 	TemplateSMTPOutage, TemplateSpamDigest, TemplateRateLimited, TemplateUnverified,
-	TemplateMerged, TemplateQueue,
+	TemplateMerged, TemplateQueue, TemplateOAuthFailure,
 }
 
 // outMail is a mail about to be queued in the outbox.

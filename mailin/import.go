@@ -45,8 +45,8 @@ func (p *Poller) Import(ctx context.Context, progress func(done, total int)) (Im
 		return sum, err
 	}
 	defer c.Close()
-	if err := c.Login(mb.User, mb.Password).Wait(); err != nil {
-		return sum, fmt.Errorf("login %s as %s: %w", mb.Addr, mb.User, err)
+	if _, err := login(ctx, c, mb); err != nil {
+		return sum, err
 	}
 	sel, err := c.Select(mb.Folder, &imap.SelectOptions{ReadOnly: true}).Wait()
 	if err != nil {

@@ -2,7 +2,6 @@ package mailin
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -18,6 +17,7 @@ import (
 	"github.com/emersion/go-message/charset"
 
 	"helpdesk/core"
+	"helpdesk/core/mailauth"
 )
 
 // TLS modes for the IMAP connection.
@@ -37,6 +37,10 @@ type Mailbox struct {
 	PollInterval       time.Duration // without IDLE; also the IDLE safety net
 	DefaultTopic       string
 	MoveTo             string // optional folder for processed mail; cosmetic only
+	// Tokens, when set, signs in with OAuth2 (XOAUTH2 or OAUTHBEARER)
+	// instead of the password.
+	Tokens             *mailauth.Tokens
+	CAFile             string // a private CA for the server's certificate
 	InsecureSkipVerify bool
 }
 
@@ -144,8 +148,9 @@ func (p *Poller) session(ctx context.Context) (opened bool, err error) {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 
-	if err := c.Login(mb.User, mb.Password).Wait(); err != nil {
-		return false, fmt.Errorf("login %s as %s: %w", mb.Addr, mb.User, err)
+	until, err := login(ctx, c, mb)
+	if err != nil {
+		return false, err
 	}
 	sel, err := c.Select(mb.Folder, &imap.SelectOptions{ReadOnly: mb.MoveTo == ""}).Wait()
 	if err != nil {
@@ -158,8 +163,15 @@ func (p *Poller) session(ctx context.Context) (opened bool, err error) {
 		}
 		opened = true
 		p.polled(nil)
+		if !until.IsZero() && time.Until(until) <= 0 {
+			// The token we signed in with is about to lapse; Exchange ends
+			// such sessions itself. Sign in again with a fresh one.
+			p.log().Info("imap session renewed before its token expires", "mailbox", mb.Name)
+			c.Logout().Wait()
+			return opened, nil
+		}
 		if canIdle {
-			if err := waitIdle(ctx, c, news, mb.PollInterval); err != nil {
+			if err := waitIdle(ctx, c, news, waitFor(mb.PollInterval, until)); err != nil {
 				return opened, err
 			}
 		} else {
@@ -173,6 +185,15 @@ func (p *Poller) session(ctx context.Context) (opened bool, err error) {
 			return opened, nil
 		}
 	}
+}
+
+// waitFor is how long to wait for news: the poll interval, or less when the
+// session must be renewed before then (until; zero for no limit).
+func waitFor(interval time.Duration, until time.Time) time.Duration {
+	if until.IsZero() {
+		return interval
+	}
+	return max(min(interval, time.Until(until)), 0)
 }
 
 func waitIdle(ctx context.Context, c *imapclient.Client, news <-chan struct{}, max time.Duration) error {
@@ -388,10 +409,14 @@ func dial(mb Mailbox, handler *imapclient.UnilateralDataHandler) (*imapclient.Cl
 	if err != nil {
 		return nil, fmt.Errorf("imap address %q: %w", mb.Addr, err)
 	}
+	tcfg, err := mailauth.TLSConfig(host, mb.CAFile, mb.InsecureSkipVerify)
+	if err != nil {
+		return nil, fmt.Errorf("imap %s: %w", mb.Addr, err)
+	}
 	opts := &imapclient.Options{
 		UnilateralDataHandler: handler,
 		WordDecoder:           &mime.WordDecoder{CharsetReader: charset.Reader},
-		TLSConfig:             &tls.Config{ServerName: host, InsecureSkipVerify: mb.InsecureSkipVerify},
+		TLSConfig:             tcfg,
 		Dialer:                &net.Dialer{Timeout: 30 * time.Second},
 	}
 	var c *imapclient.Client
@@ -406,7 +431,7 @@ func dial(mb Mailbox, handler *imapclient.UnilateralDataHandler) (*imapclient.Cl
 		return nil, fmt.Errorf("unknown imap tls mode %q", mb.TLS)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", mb.Addr, err)
+		return nil, fmt.Errorf("connect %s (tls %q): %w", mb.Addr, mb.TLS, mailauth.ExplainTLS(err))
 	}
 	if err := c.WaitGreeting(); err != nil {
 		c.Close()

@@ -107,7 +107,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			k := &conn{cfg: s.SMTP}
+			k := &conn{ctx: ctx, cfg: s.SMTP}
 			defer k.close()
 			for m := range work {
 				s.deliver(k, m)
@@ -152,7 +152,7 @@ func (s *Sender) ready(ctx context.Context) bool {
 		}
 	}
 	if _, _, down := s.Unreachable(); down {
-		k := &conn{cfg: s.SMTP}
+		k := &conn{ctx: ctx, cfg: s.SMTP}
 		err := k.dial()
 		k.close()
 		if err != nil {

@@ -2,15 +2,18 @@ package mailout
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"helpdesk/core/mailauth"
 )
 
 // TLS modes for the SMTP connection.
@@ -22,16 +25,21 @@ const (
 
 // SMTPConfig says how to reach the SMTP server.
 type SMTPConfig struct {
-	Addr               string // host:port
-	TLS                string
-	User, Password     string
-	HeloName           string
-	Timeout            time.Duration // for each network step
-	InsecureSkipVerify bool          // for tests against self-signed servers only
+	Addr           string // host:port
+	TLS            string
+	User, Password string
+	HeloName       string
+	Timeout        time.Duration // for each network step
+	// Tokens, when set, signs in with OAuth2 (XOAUTH2 or OAUTHBEARER)
+	// instead of the password.
+	Tokens             *mailauth.Tokens
+	CAFile             string // a private CA for the server's certificate
+	InsecureSkipVerify bool   // for tests against self-signed servers only
 }
 
 // conn is one SMTP connection, reused across messages.
 type conn struct {
+	ctx  context.Context // bounds token refreshes
 	cfg  SMTPConfig
 	c    *smtp.Client
 	used time.Time
@@ -46,7 +54,10 @@ func (k *conn) dial() error {
 	if err != nil {
 		return fmt.Errorf("smtp address %q: %w", k.cfg.Addr, err)
 	}
-	tcfg := &tls.Config{ServerName: host, InsecureSkipVerify: k.cfg.InsecureSkipVerify}
+	tcfg, err := mailauth.TLSConfig(host, k.cfg.CAFile, k.cfg.InsecureSkipVerify)
+	if err != nil {
+		return fmt.Errorf("smtp %s: %w", k.cfg.Addr, err)
+	}
 	nc, err := net.DialTimeout("tcp", k.cfg.Addr, timeout)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", k.cfg.Addr, err)
@@ -67,7 +78,7 @@ func (k *conn) dial() error {
 				// the operator asked for TLS would be worse than not sending.
 				return fmt.Errorf("smtp server %s does not offer STARTTLS, which the config requires", k.cfg.Addr)
 			}
-			return fmt.Errorf("smtp starttls: %w", err)
+			return fmt.Errorf("smtp starttls: %w", mailauth.ExplainTLS(err))
 		}
 		nc.SetDeadline(time.Time{})
 	} else {
@@ -79,18 +90,40 @@ func (k *conn) dial() error {
 		nc.SetDeadline(time.Now().Add(timeout))
 		if err := c.Hello(helo); err != nil {
 			c.Close()
-			return fmt.Errorf("smtp hello: %w", err)
+			return fmt.Errorf("smtp hello: %w", mailauth.ExplainTLS(err))
 		}
 		nc.SetDeadline(time.Time{})
 	}
 	c.CommandTimeout, c.SubmissionTimeout = timeout, 2*timeout
 	if k.cfg.User != "" {
-		if err := c.Auth(sasl.NewPlainClient("", k.cfg.User, k.cfg.Password)); err != nil {
+		if err := k.auth(c, host); err != nil {
 			c.Close()
-			return fmt.Errorf("smtp auth as %s: %w", k.cfg.User, err)
+			return err
 		}
 	}
 	k.c = c
+	return nil
+}
+
+// auth signs in over the mechanism the server advertises for our
+// credentials (Office 365 offers LOGIN and XOAUTH2, not PLAIN).
+func (k *conn) auth(c *smtp.Client, host string) error {
+	creds := mailauth.Credentials{User: k.cfg.User, Password: k.cfg.Password, Tokens: k.cfg.Tokens}
+	_, offer := c.Extension("AUTH")
+	_, portText, _ := net.SplitHostPort(k.cfg.Addr)
+	port, _ := strconv.Atoi(portText)
+	ctx := k.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	mech, err := creds.Choose(ctx, strings.Fields(offer), host, port)
+	if err != nil {
+		return fmt.Errorf("smtp auth as %s: %w", k.cfg.User, err)
+	}
+	if err := c.Auth(mech.Client); err != nil {
+		mech.Refused()
+		return fmt.Errorf("smtp auth as %s by %s: %w", k.cfg.User, mech.Name, err)
+	}
 	return nil
 }
 
@@ -165,4 +198,12 @@ func badAddress(err error) bool {
 	}
 	var smtpErr *smtp.SMTPError
 	return errors.As(err, &smtpErr) && smtpErr.Code >= 500 && smtpErr.EnhancedCode[0] == 5 && smtpErr.EnhancedCode[1] == 1
+}
+
+// CheckLogin connects and signs in to the SMTP server, then leaves:
+// `helpdesk auth login --smtp` proves a new grant with it.
+func CheckLogin(ctx context.Context, cfg SMTPConfig) error {
+	k := &conn{ctx: ctx, cfg: cfg}
+	defer k.close()
+	return k.dial()
 }

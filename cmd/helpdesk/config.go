@@ -74,6 +74,8 @@ type Config struct {
 	// Warnings are problems that do not stop check-config, such as a
 	// password file that exists only on the production machine.
 	Warnings []string
+	// Next are the steps check-config tells the admin to take next.
+	Next []string
 	// checkOnly turns unreadable secret files into warnings.
 	checkOnly bool
 }
@@ -122,6 +124,9 @@ type SMTPConfig struct {
 	// alerts the admins once.
 	OutageAlert time.Duration `toml:"outage_alert"`
 	Insecure    bool          `toml:"insecure_skip_verify"`
+	CAFile      string        `toml:"ca_file"`
+	// OAuth signs in with OAuth2 instead of the password.
+	OAuth *OAuthConfig `toml:"oauth"`
 	// DKIM signing, when a key is given.
 	DKIMDomain   string `toml:"dkim_domain"`
 	DKIMSelector string `toml:"dkim_selector"`
@@ -143,9 +148,31 @@ type MailboxConfig struct {
 	DefaultTopic string        `toml:"default_topic"`
 	MoveTo       string        `toml:"move_to"`
 	Insecure     bool          `toml:"insecure_skip_verify"`
+	CAFile       string        `toml:"ca_file"`
+	// OAuth signs in with OAuth2 instead of the password.
+	OAuth *OAuthConfig `toml:"oauth"`
 	// FromName names this mailbox's mail (a brand); its tickets' mail goes
 	// out from its address either way.
 	FromName string `toml:"from_name"`
+}
+
+// OAuthConfig is a mailbox's or the SMTP server's [oauth] block; see
+// docs/operations.md for Microsoft 365 and Google Workspace.
+type OAuthConfig struct {
+	Provider           string   `toml:"provider"`
+	Grant              string   `toml:"grant"`
+	Tenant             string   `toml:"tenant"`
+	ClientID           string   `toml:"client_id"`
+	ClientSecret       string   `toml:"client_secret"`
+	ClientSecretFile   string   `toml:"client_secret_file"`
+	CertificateFile    string   `toml:"certificate_file"`
+	KeyFile            string   `toml:"key_file"`
+	ServiceAccountFile string   `toml:"service_account_file"`
+	Scopes             []string `toml:"scopes"`
+	AuthURL            string   `toml:"auth_url"`
+	TokenURL           string   `toml:"token_url"`
+	DeviceURL          string   `toml:"device_url"`
+	CAFile             string   `toml:"ca_file"`
 }
 
 // RouteConfig sends mail to a help topic by address or by pattern.
@@ -340,10 +367,20 @@ func (c *Config) readMailSecrets() error {
 	if err := c.readSecretFile("smtp.password_file", c.SMTP.PasswordFile, &c.SMTP.Password); err != nil {
 		return err
 	}
+	if o := c.SMTP.OAuth; o != nil {
+		if err := c.readSecretFile("smtp.oauth.client_secret_file", o.ClientSecretFile, &o.ClientSecret); err != nil {
+			return err
+		}
+	}
 	for i := range c.Mailboxes {
 		m := &c.Mailboxes[i]
 		if err := c.readSecretFile(fmt.Sprintf("mailboxes[%d].password_file", i), m.PasswordFile, &m.Password); err != nil {
 			return err
+		}
+		if o := m.OAuth; o != nil {
+			if err := c.readSecretFile(fmt.Sprintf("mailboxes[%d].oauth.client_secret_file", i), o.ClientSecretFile, &o.ClientSecret); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -355,10 +392,7 @@ func (c *Config) readSecretFile(key, file string, dst *string) error {
 	if file == "" {
 		return nil
 	}
-	if !filepath.IsAbs(file) && c.path != "" {
-		file = filepath.Join(filepath.Dir(c.path), file)
-	}
-	b, err := os.ReadFile(file)
+	b, err := os.ReadFile(c.file(file))
 	if err != nil && c.checkOnly {
 		c.Warnings = append(c.Warnings, c.errorAt(key, "%v", err).Error())
 		return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"helpdesk/core"
+	"helpdesk/core/mailauth"
 	"helpdesk/mailin"
 	"helpdesk/mailout"
 )
@@ -250,6 +251,9 @@ func (c *Config) validateMailboxes(n *configNames) error {
 		if m.DefaultTopic != "" && !n.topics[strings.ToLower(m.DefaultTopic)] {
 			return c.errorAt(key+".default_topic", "no help topic named %q", m.DefaultTopic)
 		}
+		if err := c.validateOAuth(key, m.OAuth, mailauth.IMAP, m.Name); err != nil {
+			return err
+		}
 	}
 	if len(c.Mailboxes) > 0 && c.SMTP.Host == "" {
 		return c.errorAt("smtp.host", "mailboxes are configured but no SMTP server to answer from")
@@ -286,6 +290,26 @@ func (c *Config) validateSMTP() error {
 		if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
 			return c.errorAt("smtp.from", "from must be an address such as \"Support <support@example.com>\": %v", err)
 		}
+		if c.SMTP.OAuth != nil && c.SMTP.User == "" {
+			return c.errorAt("smtp.user", "user is required with oauth: the mailbox address to send as")
+		}
+		return c.validateOAuth("smtp", c.SMTP.OAuth, mailauth.SMTP, "")
+	}
+	return nil
+}
+
+// validateOAuth checks an [oauth] block and, for a grant a person gives,
+// says which command signs in next.
+func (c *Config) validateOAuth(key string, o *OAuthConfig, service, mailbox string) error {
+	if o == nil {
+		return nil
+	}
+	settings := c.oauth(o, service)
+	if err := settings.Check(); err != nil {
+		return c.errorAt(key+".oauth", "%v", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	if settings.Delegated() {
+		c.Next = append(c.Next, fmt.Sprintf("sign in for %s: %s", mailauth.Account(mailbox), mailauth.LoginCommand(mailbox)))
 	}
 	return nil
 }

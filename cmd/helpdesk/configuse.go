@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/mail"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
 	"helpdesk/core"
+	"helpdesk/core/mailauth"
 	"helpdesk/mailin"
 	"helpdesk/mailout"
 )
@@ -113,22 +116,57 @@ func (c *Config) IntakeLimits() mailin.Limits {
 	return l
 }
 
-// Mailbox returns the IMAP settings of mailbox i in mailin's form.
-func (c *Config) Mailbox(i int) mailin.Mailbox {
+// Mailbox returns the IMAP settings of mailbox i in mailin's form, with
+// its token source when it signs in with OAuth2 (refreshing within ctx).
+func (c *Config) Mailbox(ctx context.Context, store *core.Store, i int) (mailin.Mailbox, error) {
 	m := c.Mailboxes[i]
-	return mailin.Mailbox{
+	mb := mailin.Mailbox{
 		Name: m.Name, Addr: fmt.Sprintf("%s:%d", m.Host, m.Port), TLS: m.TLS, User: m.User, Password: m.Password,
 		Folder: m.Folder, PollInterval: m.PollInterval, DefaultTopic: m.DefaultTopic, MoveTo: m.MoveTo,
-		InsecureSkipVerify: m.Insecure,
+		InsecureSkipVerify: m.Insecure, CAFile: c.file(m.CAFile),
 	}
+	if m.OAuth != nil {
+		tokens, err := mailauth.NewTokens(ctx, store, m.Name, m.User, c.oauth(m.OAuth, mailauth.IMAP))
+		if err != nil {
+			return mb, err
+		}
+		mb.Tokens = tokens
+	}
+	return mb, nil
 }
 
 // SMTPSettings returns the SMTP settings in mailout's form.
-func (c *Config) SMTPSettings() mailout.SMTPConfig {
-	return mailout.SMTPConfig{
+func (c *Config) SMTPSettings(ctx context.Context, store *core.Store) (mailout.SMTPConfig, error) {
+	cfg := mailout.SMTPConfig{
 		Addr: fmt.Sprintf("%s:%d", c.SMTP.Host, c.SMTP.Port), TLS: c.SMTP.TLS, User: c.SMTP.User,
-		Password: c.SMTP.Password, Timeout: c.SMTP.Timeout, InsecureSkipVerify: c.SMTP.Insecure,
+		Password: c.SMTP.Password, Timeout: c.SMTP.Timeout, InsecureSkipVerify: c.SMTP.Insecure, CAFile: c.file(c.SMTP.CAFile),
 	}
+	if c.SMTP.OAuth != nil {
+		tokens, err := mailauth.NewTokens(ctx, store, "", c.SMTP.User, c.oauth(c.SMTP.OAuth, mailauth.SMTP))
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Tokens = tokens
+	}
+	return cfg, nil
+}
+
+// oauth is an [oauth] block in mailauth's form, the provider's defaults
+// for service filled in and its files found from the config's directory.
+func (c *Config) oauth(o *OAuthConfig, service string) mailauth.OAuth {
+	return mailauth.OAuth{
+		Provider: o.Provider, Grant: o.Grant, Tenant: o.Tenant, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		CertificateFile: c.file(o.CertificateFile), KeyFile: c.file(o.KeyFile), ServiceAccountFile: c.file(o.ServiceAccountFile),
+		Scopes: o.Scopes, AuthURL: o.AuthURL, TokenURL: o.TokenURL, DeviceURL: o.DeviceURL, CAFile: c.file(o.CAFile),
+	}.Resolved(service)
+}
+
+// file finds a file named in the config relative to the config's directory.
+func (c *Config) file(name string) string {
+	if name == "" || filepath.IsAbs(name) || c.path == "" {
+		return name
+	}
+	return filepath.Join(filepath.Dir(c.path), name)
 }
 
 // StoreOptions are the core options the config sets.

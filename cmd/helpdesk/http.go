@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"helpdesk/core"
+	"helpdesk/core/mailauth"
 	"helpdesk/mailout"
 	"helpdesk/templates"
 )
@@ -28,6 +29,30 @@ type health struct {
 	started   time.Time
 	active    map[string]func() bool // is this process the mailbox's poller?
 	stallSeen map[string]bool
+	tokens    []*mailauth.Tokens // OAuth2 grants in use, whose failure needs a person
+}
+
+// watchTokens adds an OAuth2 grant to /readyz (nil: a password, nothing to watch).
+func (h *health) watchTokens(t *mailauth.Tokens) {
+	if t == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.tokens = append(h.tokens, t)
+}
+
+// tokenProblems are the grants that stopped working, each with its fix.
+func (h *health) tokenProblems() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, t := range h.tokens {
+		if f := t.Failure(); f != nil {
+			out = append(out, f.Error())
+		}
+	}
+	return out
 }
 
 func newHealth() *health {
@@ -123,6 +148,7 @@ func httpServer(addr string, db *core.Store, h *health, m *metrics, sender *mail
 		if err := db.Ping(ctx); err != nil {
 			problems = append(problems, "database: "+err.Error())
 		}
+		problems = append(problems, h.tokenProblems()...)
 		for mb, info := range h.stale(stallAfter, time.Now()) {
 			problems = append(problems, fmt.Sprintf("mailbox %s: no successful poll since %s %s", mb, info[0], info[1]))
 		}

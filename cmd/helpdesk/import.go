@@ -38,7 +38,11 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if idx < 0 {
 		return &exitError{2, fmt.Errorf("no mailbox named %q in the config", *name)}
 	}
-	p := &mailin.Poller{Mailbox: cfg.Mailbox(idx), Intake: newIntake(cfg, db, newLogger(io.Discard, "text"))}
+	mb, err := cfg.Mailbox(ctx, db.Store, idx)
+	if err != nil {
+		return &exitError{78, err}
+	}
+	p := &mailin.Poller{Mailbox: mb, Intake: newIntake(cfg, db, newLogger(io.Discard, "text"))}
 	progress := func(done, total int) {}
 	if isTerminal(stderr) { // a bar of carriage returns only where a person watches
 		progress = func(done, total int) {

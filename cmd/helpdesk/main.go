@@ -68,6 +68,7 @@ Usage:
   helpdesk ticket note N TEXT --as AGENT
   helpdesk agent list [--json]
   helpdesk explain FILE.eml [--mailbox NAME] [--json]   dry run: how intake would take a message
+  helpdesk auth login|logout (--mailbox NAME | --smtp) [--port N]   OAuth2 sign-in (Microsoft 365, Google)
   helpdesk import --mailbox NAME                ingest a mailbox's backlog without acknowledging it
   helpdesk quarantine list|show ID|retry ID
   helpdesk spam list [--json] | show ID | release ID
@@ -150,6 +151,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdPurge(ctx, rest, stdout, stderr)
 	case "agent":
 		return cmdAgent(ctx, rest, stdout, stderr)
+	case "auth":
+		return cmdAuth(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "helpdesk %s (schema %d)\n", buildVersion(), core.SchemaVersion())
 		return nil

@@ -68,5 +68,8 @@ func cmdCheckConfig(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d mailboxes, %d agents, %d teams, %d SLA plans, %d help topics)\n", args[0],
 		len(cfg.Mailboxes), len(cfg.Agents), len(cfg.Teams), len(cfg.SLAPlans), len(cfg.HelpTopics))
+	for _, n := range cfg.Next {
+		fmt.Fprintln(stdout, "next:", n)
+	}
 	return nil
 }

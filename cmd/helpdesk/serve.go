@@ -61,8 +61,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	defer func() { stopSender(); senderWG.Wait() }()
 	var sender *mailout.Sender
 	if cfg.SMTP.Host != "" {
+		smtpCfg, err := cfg.SMTPSettings(senderCtx, db.Store)
+		if err != nil {
+			return &exitError{78, err}
+		}
 		sender = &mailout.Sender{
-			Store: db.Store, Templates: templates, SMTP: cfg.SMTPSettings(), From: cfg.FromAddress(),
+			Store: db.Store, Templates: templates, SMTP: smtpCfg, From: cfg.FromAddress(),
 			Conns: cfg.SMTP.Connections, Log: log.With("worker", "sender"), DKIM: signer, Lease: cfg.SMTP.Lease,
 			OutageAlert: cfg.SMTP.OutageAlert,
 		}
@@ -72,6 +76,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	intake := newIntake(cfg, db, log.With("worker", "intake"))
 	h := newHealth()
+	if sender != nil {
+		h.watchTokens(sender.SMTP.Tokens)
+	}
 	m := newMetrics(db.Store, intake, sender, h)
 
 	checker, err := scheduleJobs(ctx, cfg, db, m, log)
@@ -83,8 +90,13 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 	var background sync.WaitGroup
 	for i := range cfg.Mailboxes {
-		p := &mailin.Poller{Mailbox: cfg.Mailbox(i), Intake: intake, Log: log.With("worker", "poller"), OnPoll: h.polled}
+		mb, err := cfg.Mailbox(ctx, db.Store, i)
+		if err != nil {
+			return &exitError{78, err}
+		}
+		p := &mailin.Poller{Mailbox: mb, Intake: intake, Log: log.With("worker", "poller"), OnPoll: h.polled}
 		h.watch(p.Mailbox.Name, p.Active)
+		h.watchTokens(mb.Tokens)
 		background.Add(1)
 		go func() { defer background.Done(); p.Run(ctx) }()
 	}

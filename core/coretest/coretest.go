@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -223,4 +224,29 @@ func Ingest(ctx context.Context, s *core.Store, in *core.Inbound, now time.Time)
 		return core.IngestResult{}, err
 	}
 	return res[0], nil
+}
+
+// Dump returns the rows of a query on the database behind s as text, one
+// row a line: for tests that check what is (not) in a table.
+func Dump(t testing.TB, s *core.Store, query string) string {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintln(&b, vals...)
+	}
+	return b.String()
 }

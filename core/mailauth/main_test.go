@@ -1,0 +1,9 @@
+package mailauth_test
+
+import (
+	"testing"
+
+	"helpdesk/core/coretest"
+)
+
+func TestMain(m *testing.M) { coretest.Main(m) }
