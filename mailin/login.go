@@ -13,7 +13,7 @@ import (
 )
 
 // sessionMargin: a session signed in with a token is renewed this long
-// before the token lapses.
+// before the token lapses (or halfway through a shorter life).
 const sessionMargin = time.Minute
 
 // login signs in with the mailbox's password, or with an OAuth2 token over
@@ -40,7 +40,7 @@ func login(ctx context.Context, c *imapclient.Client, mb Mailbox) (until time.Ti
 	if mech.Expiry.IsZero() {
 		return time.Time{}, nil
 	}
-	return mech.Expiry.Add(-sessionMargin), nil
+	return mech.Expiry.Add(-min(sessionMargin, time.Until(mech.Expiry)/2)), nil
 }
 
 // CheckLogin connects and signs in to the mailbox's server, then leaves:

@@ -2,6 +2,7 @@ package mailin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -29,14 +30,14 @@ const (
 
 // Mailbox is one IMAP folder to take mail from.
 type Mailbox struct {
-	Name               string // our name for it, used in checkpoints and logs
-	Addr               string // host:port
-	TLS                string
-	User, Password     string
-	Folder             string        // default INBOX
-	PollInterval       time.Duration // without IDLE; also the IDLE safety net
-	DefaultTopic       string
-	MoveTo             string // optional folder for processed mail; cosmetic only
+	Name           string // our name for it, used in checkpoints and logs
+	Addr           string // host:port
+	TLS            string
+	User, Password string
+	Folder         string        // default INBOX
+	PollInterval   time.Duration // without IDLE; also the IDLE safety net
+	DefaultTopic   string
+	MoveTo         string // optional folder for processed mail; cosmetic only
 	// Tokens, when set, signs in with OAuth2 (XOAUTH2 or OAUTHBEARER)
 	// instead of the password.
 	Tokens             *mailauth.Tokens
@@ -429,6 +430,11 @@ func dial(mb Mailbox, handler *imapclient.UnilateralDataHandler) (*imapclient.Cl
 		c, err = imapclient.DialInsecure(mb.Addr, opts)
 	default:
 		return nil, fmt.Errorf("unknown imap tls mode %q", mb.TLS)
+	}
+	var refused *imap.Error
+	if mb.TLS == TLSStartTLS && errors.As(err, &refused) {
+		// Fail closed: never sign in over a connection we were told to encrypt.
+		return nil, fmt.Errorf("connect %s: the server refused STARTTLS, which tls = \"starttls\" requires: %w", mb.Addr, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect %s (tls %q): %w", mb.Addr, mb.TLS, mailauth.ExplainTLS(err))

@@ -66,7 +66,15 @@ active_attribute = active
 active_value = true
 `, o.IntrospectURL)), 0o644)
 	os.WriteFile(conf, []byte(d.config(o)), 0o644)
-	if b, err := exec.Command("dovecot", "-c", conf).CombinedOutput(); err != nil {
+	// Into a file, not a pipe: the daemon Dovecot leaves behind keeps the
+	// descriptors open, and waiting on a pipe would never end.
+	out, _ := os.Create(filepath.Join(dir, "start.log"))
+	start := exec.Command("dovecot", "-c", conf)
+	start.Stdout, start.Stderr = out, out
+	err = start.Run()
+	out.Close()
+	if err != nil {
+		b, _ := os.ReadFile(out.Name())
 		t.Fatalf("start dovecot: %v %s", err, b)
 	}
 	t.Cleanup(func() {

@@ -24,6 +24,9 @@ type Postfix struct {
 	// Discard: accept and queue every message, then throw it away (a fair
 	// SMTP peer for benchmarks).
 	Discard bool
+	// SASL, "host:port" of a Dovecot auth service, makes the port a
+	// submission port: relaying only after AUTH, checked by Dovecot.
+	SASL string
 }
 
 // StartPostfix runs a private Postfix from Debian's package on a loopback
@@ -82,6 +85,10 @@ biff = no
 		main += fmt.Sprintf("mydestination = desk.test\nalias_maps = hash:%[1]s\nalias_database = hash:%[1]s\n", aliases)
 	} else {
 		main += "mydestination =\nalias_maps =\nalias_database =\n"
+	}
+	if pf.SASL != "" {
+		main += fmt.Sprintf("smtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\nsmtpd_sasl_path = inet:%s\n"+
+			"smtpd_relay_restrictions = permit_sasl_authenticated, reject\n", pf.SASL)
 	}
 	if pf.Discard {
 		main += "default_transport = discard\nrelay_transport = discard\nsmtpd_recipient_restrictions = permit_mynetworks, reject\n"
