@@ -18,13 +18,13 @@ import (
 )
 
 // A submission port as Office 365 has it: Postfix offering what Dovecot's
-// SASL offers, LOGIN and XOAUTH2 and no PLAIN. A password goes by LOGIN, a
+// SASL offers, filtered to LOGIN and XOAUTH2 (no PLAIN). A password goes by LOGIN, a
 // token by XOAUTH2, and mail relays only after either.
 func TestSubmissionAuthLikeOffice365(t *testing.T) {
 	auth := mailauthtest.Start(t, time.Hour)
-	d := mailintest.StartDovecot(t, mailintest.DovecotOptions{Mechanisms: "login xoauth2", IntrospectURL: auth.IntrospectURL()})
+	d := mailintest.StartDovecot(t, mailintest.DovecotOptions{Mechanisms: "plain login xoauth2", IntrospectURL: auth.IntrospectURL()})
 	sink := mailouttest.Start(t)
-	relay := mailouttest.StartPostfix(t, mailouttest.Postfix{RelayTo: sink.Addr, SASL: d.SASL})
+	relay := mailouttest.StartPostfix(t, mailouttest.Postfix{RelayTo: sink.Addr, SASL: d.SASL, Mechanisms: "login, xoauth2"})
 	ctx := context.Background()
 	base := mailout.SMTPConfig{Addr: relay, TLS: mailout.TLSNone, Timeout: 5 * time.Second}
 

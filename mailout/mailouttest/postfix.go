@@ -27,6 +27,9 @@ type Postfix struct {
 	// SASL, "host:port" of a Dovecot auth service, makes the port a
 	// submission port: relaying only after AUTH, checked by Dovecot.
 	SASL string
+	// Mechanisms, when set, limits what the submission port announces
+	// (Postfix's smtpd_sasl_mechanism_filter), e.g. "login, xoauth2".
+	Mechanisms string
 }
 
 // StartPostfix runs a private Postfix from Debian's package on a loopback
@@ -67,7 +70,6 @@ myorigin = desk.test
 smtp_tls_security_level = none
 smtpd_tls_security_level = none
 mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
 maillog_file_prefixes = %[1]s
 maillog_file = %[1]s/postfix.log
 local_recipient_maps =
@@ -86,9 +88,15 @@ biff = no
 	} else {
 		main += "mydestination =\nalias_maps =\nalias_database =\n"
 	}
+	if pf.SASL == "" {
+		main += "smtpd_relay_restrictions = permit_mynetworks, reject\n"
+	}
 	if pf.SASL != "" {
 		main += fmt.Sprintf("smtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\nsmtpd_sasl_path = inet:%s\n"+
 			"smtpd_relay_restrictions = permit_sasl_authenticated, reject\n", pf.SASL)
+		if pf.Mechanisms != "" {
+			main += "smtpd_sasl_mechanism_filter = " + pf.Mechanisms + "\n"
+		}
 	}
 	if pf.Discard {
 		main += "default_transport = discard\nrelay_transport = discard\nsmtpd_recipient_restrictions = permit_mynetworks, reject\n"
