@@ -3,10 +3,12 @@ package mailin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"golang.org/x/oauth2"
 
 	"helpdesk/core"
@@ -166,6 +168,27 @@ func TestIMAPTLSPaths(t *testing.T) {
 		err := CheckLogin(context.Background(), c.mb)
 		if err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(c.want)) {
 			t.Errorf("%s tls %s ca %q: %v, want a refusal mentioning %q", c.mb.Addr, c.mb.TLS, c.mb.CAFile, err, c.want)
+		}
+	}
+}
+
+// Exchange's and RFC 5530's "you ask too much" answers make the poller
+// wait long; other refusals do not.
+func TestThrottlingAnswersAreRecognised(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{&imap.Error{Type: imap.StatusResponseTypeNo, Code: "THROTTLED", Text: "Request is throttled"}, true},
+		{fmt.Errorf("login: %w", &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit}), true},
+		{&imap.Error{Type: imap.StatusResponseTypeBye, Code: imap.ResponseCodeUnavailable}, true},
+		{&imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed}, false},
+		{errors.New("connection reset"), false},
+		{nil, false},
+	}
+	for _, c := range cases {
+		if got := throttled(c.err); got != c.want {
+			t.Errorf("throttled(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
 }

@@ -102,6 +102,11 @@ func (p *Poller) Run(ctx context.Context) error {
 				// come back at once, not after the last outage's backoff.
 				delay = reconnectMin
 			}
+			if throttled(err) {
+				// Exchange Online and Gmail say so when a client connects
+				// too often; coming back sooner only extends the penalty.
+				delay = throttleBackoff
+			}
 			if err != nil {
 				log.Warn("imap session ended", "err", err, "retry_in", delay)
 			}
@@ -125,6 +130,23 @@ const (
 	reconnectMin = time.Second
 	reconnectMax = 15 * time.Second
 )
+
+// throttleBackoff is the wait after a server says it is limiting us.
+const throttleBackoff = 2 * time.Minute
+
+// throttled reports a server's answer that we connect or ask too much:
+// Exchange's [THROTTLED], RFC 5530's [LIMIT] and [UNAVAILABLE].
+func throttled(err error) bool {
+	var imapErr *imap.Error
+	if !errors.As(err, &imapErr) {
+		return false
+	}
+	switch imapErr.Code {
+	case "THROTTLED", imap.ResponseCodeLimit, imap.ResponseCodeUnavailable:
+		return true
+	}
+	return false
+}
 
 // session is one IMAP connection: catch up, then wait for news, repeatedly.
 // opened reports that it read the folder at least once.
