@@ -29,6 +29,7 @@ func goldenMail(template string, data map[string]any) core.OutMail {
 		"Mailbox": "support", "Reason": "message over limit", "QuarantineID": 7, "Since": "2026-03-02 09:00 UTC",
 		"Count": 3, "Items": []string{"7 (mailbox support): message over limit", "8 (mailbox support): no usable From address"},
 		"Sender": "Robot <robot@example.com>", "Limit": 5, "Window": "1h0m0s", "Undeliverable": true, "What": "Your response", "Address": "greg@example.com", "Server": "smtp.example.com:587", "PerSender": 30, "Claimed": "Garnet <garnet@desk.test>", "Into": 1002, "IntoSubject": "Trackpad dead",
+		"Account": "mailbox support", "Fix": "helpdesk auth login --mailbox support",
 		"Tickets": []map[string]any{{"Number": 1001, "Subject": "Trackpad", "Status": "open", "Priority": "high", "Customer": "Greg <greg@example.com>", "Mine": true, "Due": "2026-03-02 13:00 UTC"}}}
 	for k, v := range data {
 		d[k] = v

@@ -45,9 +45,6 @@ func cmdAuth(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer db.Close()
-	if err := cfg.readMailSecrets(); err != nil {
-		return &exitError{78, err}
-	}
 	account := mailauth.Account(*mailbox)
 	if args[0] == "logout" {
 		gone, err := db.DeleteOAuthToken(ctx, account)
@@ -65,6 +62,12 @@ func cmdAuth(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	// Only now the secret files: a password account is refused above
+	// whatever its files hold.
+	if err := cfg.readMailSecrets(); err != nil {
+		return &exitError{78, err}
+	}
+	a.settings = cfg.oauth(a.block, a.service)
 	return a.signIn(ctx, db, *port, stdout)
 }
 
@@ -72,7 +75,9 @@ func cmdAuth(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // that proves a new grant by signing in to its server.
 type oauthAccount struct {
 	name, user string
-	settings   mailauth.OAuth
+	block      *OAuthConfig
+	service    string         // mailauth.IMAP or mailauth.SMTP
+	settings   mailauth.OAuth // the block resolved, once its secret file is read
 	check      func(context.Context) error
 }
 
@@ -81,7 +86,7 @@ func (c *Config) oauthAccount(ctx context.Context, db *database, mailbox string)
 		if c.SMTP.OAuth == nil {
 			return nil, &exitError{2, errors.New("the [smtp] section has no [smtp.oauth] block: it signs in with a password")}
 		}
-		return &oauthAccount{name: mailauth.Account(""), user: c.SMTP.User, settings: c.oauth(c.SMTP.OAuth, mailauth.SMTP),
+		return &oauthAccount{name: mailauth.Account(""), user: c.SMTP.User, block: c.SMTP.OAuth, service: mailauth.SMTP,
 			check: func(ctx context.Context) error {
 				s, err := c.SMTPSettings(ctx, db.Store)
 				if err != nil {
@@ -100,7 +105,7 @@ func (c *Config) oauthAccount(ctx context.Context, db *database, mailbox string)
 		if m.OAuth == nil {
 			return nil, &exitError{2, fmt.Errorf("mailbox %s has no [mailboxes.oauth] block: it signs in with a password", mailbox)}
 		}
-		return &oauthAccount{name: mailauth.Account(mailbox), user: m.User, settings: c.oauth(m.OAuth, mailauth.IMAP),
+		return &oauthAccount{name: mailauth.Account(mailbox), user: m.User, block: m.OAuth, service: mailauth.IMAP,
 			check: func(ctx context.Context) error {
 				mb, err := c.Mailbox(ctx, db.Store, i)
 				if err != nil {

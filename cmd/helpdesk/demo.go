@@ -142,7 +142,7 @@ func waitForStore(ctx context.Context, url string, cfg *Config) (*core.Store, er
 	for {
 		s, err := core.Open(ctx, url, core.Options{Domain: cfg.Domain})
 		if err == nil {
-			if _, err = s.Agents(ctx); err == nil {
+			if daemonReady(ctx, s) {
 				return s, nil
 			}
 			s.Close()
@@ -152,6 +152,18 @@ func waitForStore(ctx context.Context, url string, cfg *Config) (*core.Store, er
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// daemonReady reports whether the daemon has migrated the schema to the end
+// (the agents table alone appears with the first migration) and synced
+// the organisation.
+func daemonReady(ctx context.Context, s *core.Store) bool {
+	pending, err := s.PendingMigrations(ctx)
+	if err != nil || len(pending) > 0 {
+		return false
+	}
+	agents, err := s.Agents(ctx)
+	return err == nil && len(agents) > 0
 }
 
 // demoScript plays the tutorial by mail and checks each step.

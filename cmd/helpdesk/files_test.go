@@ -158,8 +158,17 @@ func TestCommandLineEdges(t *testing.T) {
 	if out, err := runCLI(t, "", "check-config", "--config", cfg); err != nil || !strings.Contains(out, "ok (1 mailboxes") {
 		t.Errorf("check-config --config: %v\n%s", err, out)
 	}
-	if _, err := runCLI(t, "", "ticket", "list", "--help"); err != nil {
-		t.Errorf("ticket list --help: %v, want exit 0", err)
+	for _, args := range [][]string{{"ticket", "list", "--help"}, {"auth", "--help"}, {"auth", "login", "--help"}} {
+		if _, err := runCLI(t, "", args...); err != nil {
+			t.Errorf("%s: %v, want exit 0", strings.Join(args, " "), err)
+		}
+	}
+	if _, err := runCLI(t, "", "auth", "login", "--mailbox", "support", "--smtp", "-config", cfg); exitCode(err) != 2 {
+		t.Errorf("auth login naming two accounts: exit %d, want 2", exitCode(err))
+	}
+	if _, err := runCLI(t, "", "auth", "login", "--mailbox", "support", "-config", cfg); exitCode(err) != 2 ||
+		!strings.Contains(fmt.Sprint(err), "signs in with a password") {
+		t.Errorf("auth login for a password mailbox: exit %d: %v, want 2 saying it uses a password", exitCode(err), err)
 	}
 }
 
@@ -182,6 +191,9 @@ func TestCheckConfigRejections(t *testing.T) {
 		{"mailbox default topic unknown", `default_topic = "SEV-C"`, `default_topic = "SEV-Q"`, "mailboxes[0].default_topic"},
 		{"route regexp broken", `match = "(?i)cannot pay`, `match = "(?i)cannot pay(`, "routes[1].match"},
 		{"mailboxes without SMTP", `host = "smtp.example.com"`, `host = ""`, "smtp.host"},
+		{"oauth provider unknown", `default_topic = "SEV-C"`, "default_topic = \"SEV-C\"\n[mailboxes.oauth]\nprovider = \"yahoo\"\nclient_id = \"x\"", "mailboxes[0].oauth: provider \"yahoo\""},
+		{"oauth without client id", `timeout = "30s"`, "timeout = \"30s\"\n[smtp.oauth]\nprovider = \"microsoft\"", "smtp.oauth: client_id is missing"},
+		{"app-only without a secret", `timeout = "30s"`, "timeout = \"30s\"\n[smtp.oauth]\nprovider = \"microsoft\"\nclient_id = \"x\"\ngrant = \"client_credentials\"", "client_secret"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			bad := strings.Replace(string(example), c.from, c.to, 1)
