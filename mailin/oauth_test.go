@@ -21,16 +21,7 @@ import (
 // oauthMailbox is a mailbox on d signing in with a stored grant from auth.
 func oauthMailbox(t *testing.T, s *core.Store, auth *mailauthtest.Server, d *mailintest.Dovecot) Mailbox {
 	t.Helper()
-	ctx := context.Background()
-	stored, _ := mailauth.MarshalToken(&oauth2.Token{RefreshToken: auth.Issue(auth.User)})
-	if err := s.SaveOAuthToken(ctx, mailauth.Account("support"), stored); err != nil {
-		t.Fatal(err)
-	}
-	o := mailauth.OAuth{Provider: mailauth.Generic, ClientID: auth.ClientID, TokenURL: auth.TokenURL(), DeviceURL: auth.DeviceURL()}
-	tokens, err := mailauth.NewTokens(ctx, s, "support", auth.User, o.Resolved(mailauth.IMAP))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := auth.SignedIn(t, s, "support", mailauth.IMAP)
 	_, port, _ := strings.Cut(d.IMAP, ":")
 	return Mailbox{Name: "support", Addr: "localhost:" + port, TLS: TLSStartTLS, User: auth.User, Tokens: tokens,
 		CAFile: d.CA.CAFile, PollInterval: 200 * time.Millisecond}

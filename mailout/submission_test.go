@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"golang.org/x/oauth2"
 
 	"helpdesk/core/coretest"
 	"helpdesk/core/mailauth"
@@ -40,15 +39,7 @@ func TestSubmissionAuthLikeOffice365(t *testing.T) {
 	}
 
 	s := coretest.SeededStore(t)
-	stored, _ := mailauth.MarshalToken(&oauth2.Token{RefreshToken: auth.Issue(auth.User)})
-	if err := s.SaveOAuthToken(ctx, mailauth.Account(""), stored); err != nil {
-		t.Fatal(err)
-	}
-	o := mailauth.OAuth{Provider: mailauth.Generic, ClientID: auth.ClientID, TokenURL: auth.TokenURL(), DeviceURL: auth.DeviceURL()}
-	tokens, err := mailauth.NewTokens(ctx, s, "", auth.User, o.Resolved(mailauth.SMTP))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := auth.SignedIn(t, s, "", mailauth.SMTP)
 	withToken := base
 	withToken.User, withToken.Tokens = auth.User, tokens
 	if err := mailout.CheckLogin(ctx, withToken); err != nil {

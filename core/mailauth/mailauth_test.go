@@ -67,22 +67,11 @@ func TestChooseMechanismFromTheOffer(t *testing.T) {
 
 // delegated stores a signed-in grant for mailbox and returns its tokens.
 func delegated(t *testing.T, s *core.Store, auth *mailauthtest.Server, mailbox string) *mailauth.Tokens {
-	t.Helper()
-	ctx := context.Background()
-	stored, _ := mailauth.MarshalToken(&oauth2.Token{RefreshToken: auth.Issue(auth.User)})
-	if err := s.SaveOAuthToken(ctx, mailauth.Account(mailbox), stored); err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := mailauth.NewTokens(ctx, s, mailbox, auth.User, settings(auth, mailauth.GrantDevice))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tokens
+	return auth.SignedIn(t, s, mailbox, mailauth.IMAP)
 }
 
 func settings(auth *mailauthtest.Server, grant string) mailauth.OAuth {
-	return mailauth.OAuth{Provider: mailauth.Generic, Grant: grant, ClientID: auth.ClientID, TokenURL: auth.TokenURL(),
-		DeviceURL: auth.DeviceURL(), AuthURL: auth.AuthURL(), Scopes: []string{"mail"}}.Resolved(mailauth.IMAP)
+	return auth.Settings(grant, mailauth.IMAP)
 }
 
 // Several daemons needing a fresh token at once: one refreshes, the others

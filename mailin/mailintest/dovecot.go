@@ -2,13 +2,11 @@ package mailintest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"helpdesk/core/coretest"
 	"helpdesk/core/mailauth/mailauthtest"
@@ -39,12 +37,7 @@ type Dovecot struct {
 // StartDovecot runs a Dovecot of the test's own (Debian's package, root).
 func StartDovecot(t testing.TB, o DovecotOptions) *Dovecot {
 	t.Helper()
-	if _, err := exec.LookPath("dovecot"); err != nil || os.Geteuid() != 0 {
-		if coretest.Required() {
-			t.Fatalf("dovecot (and root) needed: %v", err)
-		}
-		t.Skip("no dovecot, or not root")
-	}
+	coretest.RequireRootCommand(t, "dovecot")
 	dir, err := os.MkdirTemp("", "hddc")
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +49,7 @@ func StartDovecot(t testing.TB, o DovecotOptions) *Dovecot {
 	if len(hosts) == 0 {
 		hosts = []string{"localhost"}
 	}
-	d := &Dovecot{IMAP: freeAddr(t), IMAPS: freeAddr(t), SASL: freeAddr(t), CA: mailauthtest.NewCA(t, dir, hosts...), dir: dir}
+	d := &Dovecot{IMAP: coretest.FreeAddr(t), IMAPS: coretest.FreeAddr(t), SASL: coretest.FreeAddr(t), CA: mailauthtest.NewCA(t, dir, hosts...), dir: dir}
 	conf := filepath.Join(dir, "dovecot.conf")
 	os.WriteFile(filepath.Join(dir, "oauth2.conf"), []byte(fmt.Sprintf(`introspection_mode = post
 introspection_url = %s
@@ -86,7 +79,7 @@ active_value = true
 		os.RemoveAll(dir)
 	})
 	for _, addr := range []string{d.IMAP, d.IMAPS, d.SASL} {
-		waitListening(t, addr)
+		coretest.WaitListening(t, addr)
 	}
 	return d
 }
@@ -145,24 +138,4 @@ service auth {
 // Account is an empty account on this server (signing in by password).
 func (d *Dovecot) Account(user string) Account {
 	return Account{Addr: d.IMAP, User: user, Password: Password, Dovecot: true}
-}
-
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func waitListening(t testing.TB, addr string) {
-	for range 100 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("nothing listens on %s", addr)
 }

@@ -2,13 +2,11 @@ package mailouttest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"helpdesk/core/coretest"
 )
@@ -36,12 +34,7 @@ type Postfix struct {
 // port and returns that address. It needs root.
 func StartPostfix(t testing.TB, pf Postfix) string {
 	t.Helper()
-	if _, err := exec.LookPath("postfix"); err != nil || os.Geteuid() != 0 {
-		if coretest.Required() {
-			t.Fatalf("postfix (and root) needed: %v", err)
-		}
-		t.Skip("no postfix, or not root")
-	}
+	coretest.RequireRootCommand(t, "postfix")
 	dir, err := os.MkdirTemp("", "hdpf")
 	if err != nil {
 		t.Fatal(err)
@@ -51,12 +44,7 @@ func StartPostfix(t testing.TB, pf Postfix) string {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 	}
 	exec.Command("chown", "postfix", filepath.Join(dir, "data")).Run()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := coretest.FreeAddr(t)
 	conf := filepath.Join(dir, "conf")
 	main := fmt.Sprintf(`compatibility_level = 3.6
 queue_directory = %[1]s/queue
@@ -115,13 +103,7 @@ biff = no
 		exec.Command("postfix", "-c", conf, "stop").Run()
 		os.RemoveAll(dir)
 	})
-	for i := 0; i < 50; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	coretest.WaitListening(t, addr)
 	return addr
 }
 

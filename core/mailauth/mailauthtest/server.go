@@ -7,6 +7,7 @@
 package mailauthtest
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/sha1"
@@ -23,6 +24,10 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/oauth2"
+
+	"helpdesk/core"
+	"helpdesk/core/mailauth"
 )
 
 // Server is a running authorization server.
@@ -325,4 +330,27 @@ func (s *Server) UserOf(access string) string {
 		return g.user
 	}
 	return ""
+}
+
+// SignedIn stores a grant of s.User for mailbox ("" for SMTP) in store, as
+// `helpdesk auth login` leaves it, and returns the tokens a daemon makes of
+// it for service (mailauth.IMAP or mailauth.SMTP).
+func (s *Server) SignedIn(t testing.TB, store *core.Store, mailbox, service string) *mailauth.Tokens {
+	t.Helper()
+	ctx := context.Background()
+	stored, _ := mailauth.MarshalToken(&oauth2.Token{RefreshToken: s.Issue(s.User)})
+	if err := store.SaveOAuthToken(ctx, mailauth.Account(mailbox), stored); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := mailauth.NewTokens(ctx, store, mailbox, s.User, s.Settings(mailauth.GrantDevice, service))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokens
+}
+
+// Settings is an [oauth] block for this server.
+func (s *Server) Settings(grant, service string) mailauth.OAuth {
+	return mailauth.OAuth{Provider: mailauth.Generic, Grant: grant, ClientID: s.ClientID, TokenURL: s.TokenURL(),
+		DeviceURL: s.DeviceURL(), AuthURL: s.AuthURL()}.Resolved(service)
 }
