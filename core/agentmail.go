@@ -74,7 +74,7 @@ func (s *Store) staffMail(ctx context.Context, tx pgx.Tx, t *Ticket, in *Inbound
 		return true, nil
 	}
 	return true, s.queue(ctx, tx, now, outMail{ticket: t, template: TemplateCommandReceipt, to: agent.address,
-		agentID: agent.id, inReplyTo: in.MessageID, data: map[string]any{"Changes": changes, "AuthorID": agent.id}})
+		agentID: agent.id, inReplyTo: in.MessageID, data: MailData{Changes: changes, AuthorID: agent.id}})
 }
 
 // refuseCommands records an agent's mail whose commands failed as a note
@@ -90,7 +90,7 @@ func (s *Store) refuseCommands(ctx context.Context, tx pgx.Tx, t *Ticket, agent 
 	}
 	return s.queue(ctx, tx, now, outMail{ticket: fresh, template: TemplateCommandError, to: agent.address,
 		agentID: agent.id, inReplyTo: in.MessageID, attach: msgRef,
-		data: map[string]any{"Line": ce.Command.Line, "Command": ce.Command.Raw, "Error": ce.Reason}})
+		data: MailData{Line: ce.Command.Line, Command: ce.Command.Raw, Error: ce.Reason}})
 }
 
 // postAgentText puts what an agent wrote (after the commands, with any
@@ -124,7 +124,7 @@ func (s *Store) postAgentText(ctx context.Context, tx pgx.Tx, t *Ticket, agent *
 	default:
 		// Status-only mail: tell the customer when the ticket is resolved or closed.
 		if (t.Status == StatusResolved || t.Status == StatusClosed) && !t.Spam && t.MergedInto == 0 {
-			if err := s.mailCustomers(ctx, tx, t, TemplateResolved, "", map[string]any{}, 0, now); err != nil {
+			if err := s.mailCustomers(ctx, tx, t, TemplateResolved, "", MailData{}, 0, now); err != nil {
 				return false, err
 			}
 		}
@@ -185,7 +185,7 @@ func (s *Store) refuseAgentMail(ctx context.Context, tx pgx.Tx, t *Ticket, agent
 		return err
 	}
 	return s.queueDigest(ctx, tx, now, list, digestMail{key: fmt.Sprintf("unverified:%d", t.Number), template: TemplateUnverified,
-		ticket: t, data: map[string]any{"Reason": reason, "Claimed": in.From.Display()},
+		ticket: t, data: MailData{Reason: reason, Claimed: in.From.Display()},
 		item: fmt.Sprintf("%s: %s", in.From.Email, reason), period: time.Hour})
 }
 
@@ -236,13 +236,13 @@ func (s *Store) respond(ctx context.Context, tx pgx.Tx, t *Ticket, agent *staff,
 		return err
 	}
 	// The agent's mail goes along, so its attachments reach the customer.
-	return s.mailCustomers(ctx, tx, t, TemplateResponse, "", map[string]any{"Body": body, "Agent": agent.name, "AuthorID": agent.id},
+	return s.mailCustomers(ctx, tx, t, TemplateResponse, "", MailData{Body: body, Agent: agent.name, AuthorID: agent.id},
 		msgRef, now)
 }
 
 // mailCustomers queues a mail to the customer and every collaborator.
 // attach, if not 0, is the agent's stored message whose attachments go along.
-func (s *Store) mailCustomers(ctx context.Context, tx pgx.Tx, t *Ticket, template, inReplyTo string, data map[string]any, attach int64, now time.Time) error {
+func (s *Store) mailCustomers(ctx context.Context, tx pgx.Tx, t *Ticket, template, inReplyTo string, data MailData, attach int64, now time.Time) error {
 	// One mail: the customer in To, the collaborators in Cc, as osTicket
 	// does, so everyone sees who else has it and reply-all keeps them on.
 	// A copy the brakes stop (an undeliverable address) is left out; when
@@ -293,7 +293,7 @@ func (s *Store) addNote(ctx context.Context, tx pgx.Tx, t *Ticket, author *staff
 	if err != nil {
 		return err
 	}
-	return s.mailAgents(ctx, tx, now, t, list, TemplateNote, "", map[string]any{"Body": body, "From": author.name})
+	return s.mailAgents(ctx, tx, now, t, list, TemplateNote, "", MailData{Body: body, From: author.name})
 }
 
 // Act applies commands (and an optional response or note body) to a ticket
@@ -324,7 +324,7 @@ func (s *Store) Act(ctx context.Context, number int64, asAgent string, cmds []Co
 			// customer so.
 			if (t.Status == StatusResolved || t.Status == StatusClosed) && !t.Spam && t.MergedInto == 0 {
 				changes = append(changes, "customer told the ticket is "+string(t.Status))
-				return s.mailCustomers(ctx, tx, t, TemplateResolved, "", map[string]any{}, 0, now)
+				return s.mailCustomers(ctx, tx, t, TemplateResolved, "", MailData{}, 0, now)
 			}
 			return nil
 		}

@@ -323,11 +323,7 @@ func (s *Store) assign(ctx context.Context, tx pgx.Tx, t *Ticket, to *staff, by 
 		if err != nil {
 			return "", err
 		}
-		data := map[string]any{}
-		if by.name != "" {
-			data["By"] = by.name
-		}
-		mail := outMail{ticket: fresh, template: TemplateAssigned, to: to.address, agentID: to.id, data: data}
+		mail := outMail{ticket: fresh, template: TemplateAssigned, to: to.address, agentID: to.id, data: MailData{By: by.name}}
 		if err := s.withRequestFiles(ctx, tx, &mail, t.ID, now); err != nil {
 			return "", err
 		}

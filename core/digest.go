@@ -18,7 +18,7 @@ type digestMail struct {
 	key      string // what the events are about, e.g. "quarantine"
 	template string
 	ticket   *Ticket // nil for mail about no ticket
-	data     map[string]any
+	data     MailData
 	item     string // this event, one line
 	period   time.Duration
 	// firstAfter holds the first mail of a period this long: zero sends it
@@ -43,10 +43,8 @@ func (s *Store) queueDigest(ctx context.Context, tx pgx.Tx, now time.Time, list 
 		if err != nil {
 			return err
 		}
-		data := map[string]any{"Count": 1, "Items": []string{d.item}}
-		for k, v := range d.data {
-			data[k] = v
-		}
+		data := d.data
+		data.Count, data.Items = 1, []string{d.item}
 		row, err := s.buildRow(outMail{ticket: d.ticket, template: d.template, to: r.addr, agentID: r.id, data: data, notBefore: due}, now)
 		if err != nil {
 			return err

@@ -61,19 +61,14 @@ func (s *Store) withFiles(m *outMail, ref int64, files []fileInfo, now time.Time
 		total += f.size
 	}
 	attached := total <= s.attachLimit
-	list := make([]map[string]any, len(files))
+	list := make([]FileLink, len(files))
 	for i, f := range files {
-		item := map[string]any{"Name": f.name, "Size": humanSize(f.size)}
+		list[i] = FileLink{Name: f.name, Size: humanSize(f.size)}
 		if !attached && s.statusBase != "" {
-			item["URL"] = s.statusBase + "/file/" + s.FileToken(f.id, now.Add(FileLinkLifetime))
+			list[i].URL = s.statusBase + "/file/" + s.FileToken(f.id, now.Add(FileLinkLifetime))
 		}
-		list[i] = item
 	}
-	data := map[string]any{"Files": list, "FilesAttached": attached}
-	for k, v := range m.data {
-		data[k] = v
-	}
-	m.data = data
+	m.data.Files, m.data.FilesAttached = list, attached
 	if attached {
 		m.attach = ref
 	}

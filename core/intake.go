@@ -348,7 +348,7 @@ func (s *Store) appendCustomerMessage(ctx context.Context, tx pgx.Tx, t *Ticket,
 		return nil
 	}
 	alert := outMail{ticket: t, template: TemplateCustomerReplyAlert, to: *t.Assignee, agentID: t.assigneeID,
-		inReplyTo: in.MessageID, data: map[string]any{"From": in.From.Display(), "Body": excerpt(in.Text)}}
+		inReplyTo: in.MessageID, data: MailData{From: in.From.Display(), Body: excerpt(in.Text)}}
 	files, err := filesOf(ctx, tx, []int64{msgRef})
 	if err != nil {
 		return err

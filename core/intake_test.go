@@ -300,7 +300,7 @@ func TestRobotGetsOneAcknowledgement(t *testing.T) {
 	if got := len(byTemplate[core.TemplateNewTicketAlert]); got != limit {
 		t.Errorf("%d new-ticket alerts, want %d", got, limit)
 	}
-	if got := byTemplate[core.TemplateSenderFlood]; len(got) != 1 || got[0].Data["Count"] != float64(n-limit) {
+	if got := byTemplate[core.TemplateSenderFlood]; len(got) != 1 || got[0].Data.Count != n-limit {
 		t.Errorf("flood digests %+v, want one counting %d tickets", got, n-limit)
 	}
 	th, _ := s.ShowTicket(ctx, list[0].Number)

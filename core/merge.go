@@ -82,7 +82,7 @@ func (s *Store) merge(ctx context.Context, tx pgx.Tx, t *Ticket, by *staff, c Co
 	}
 	t.MergedInto = into.Number
 	if err := s.queue(ctx, tx, now, outMail{ticket: t, template: TemplateMerged, to: t.Customer,
-		data: map[string]any{"Into": into.Number, "IntoSubject": into.Subject}}); err != nil {
+		data: MailData{Into: into.Number, IntoSubject: into.Subject}}); err != nil {
 		return "", err
 	}
 	return "merged into " + into.Tag(), nil

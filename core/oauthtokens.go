@@ -86,9 +86,8 @@ func (s *Store) DeleteOAuthToken(ctx context.Context, account string) (bool, err
 // signs in again, that an account's grant stopped working, and which
 // command fixes it.
 func (s *Store) AlertOAuthFailure(ctx context.Context, account, reason, fix string, now time.Time) (bool, error) {
-	return s.alertOnce(ctx, oauthAlertKey(account), false, TemplateOAuthFailure, map[string]any{
-		"Account": account, "Reason": CleanLine(reason), "Fix": CleanLine(fix),
-		"Since": now.UTC().Format("2006-01-02 15:04 MST")}, now, now)
+	return s.alertOnce(ctx, oauthAlertKey(account), false, TemplateOAuthFailure, MailData{
+		Account: account, Reason: CleanLine(reason), Fix: CleanLine(fix), Since: now.UTC().Format("2006-01-02 15:04 MST")}, now, now)
 }
 
 func oauthAlertKey(account string) string { return "oauth " + account }

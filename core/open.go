@@ -376,7 +376,7 @@ func (s *Store) mailNewTickets(ctx context.Context, tx pgx.Tx, drafts []*draft, 
 		}
 		for _, a := range to {
 			alert := outMail{ticket: t, template: TemplateNewTicketAlert, to: a.addr, agentID: a.id, inReplyTo: m.MessageID,
-				data: map[string]any{"From": m.From.Display(), "Body": excerpt(m.Text)}}
+				data: MailData{From: m.From.Display(), Body: excerpt(m.Text)}}
 			s.withFiles(&alert, d.ref, files[d.ref], now)
 			row, err := s.buildRow(alert, now)
 			if err != nil {
@@ -422,7 +422,7 @@ func (s *Store) ticketsOpenedRecently(ctx context.Context, tx pgx.Tx, drafts []*
 // one mail per window.
 func (s *Store) floodDigest(t *Ticket) digestMail {
 	return digestMail{key: "flood:" + t.Customer.Email, template: TemplateSenderFlood,
-		data: map[string]any{"Sender": t.Customer.Display(), "Limit": s.budget.AlertsPerSender, "Window": s.budget.AlertWindow.String()},
+		data: MailData{Sender: t.Customer.Display(), Limit: s.budget.AlertsPerSender, Window: s.budget.AlertWindow.String()},
 		item: fmt.Sprintf("%s %s", t.Tag(), t.Subject), period: s.budget.AlertWindow, firstAfter: s.budget.AlertWindow / 6}
 }
 

@@ -57,7 +57,7 @@ type outMail struct {
 	to        Address
 	agentID   int64 // the recipient's agent id: their reply token names them
 	inReplyTo string
-	data      map[string]any
+	data      MailData
 	attach    int64     // messages.id of an original to attach
 	notBefore time.Time // hold the mail until then (zero: send now)
 	cc        []Address // copied in the same mail (a ticket's collaborators)
@@ -114,11 +114,8 @@ type outboxRow struct {
 // buildRow fills a mail's template data from its ticket and fixes its
 // Message-ID and threading headers. It touches no database.
 func (s *Store) buildRow(m outMail, now time.Time) (outboxRow, error) {
-	data := map[string]any{}
-	for k, v := range m.data {
-		data[k] = v
-	}
-	data["ToName"], data["ToEmail"] = m.to.Name, m.to.Email
+	data := m.data
+	data.ToName, data.ToEmail = m.to.Name, m.to.Email
 	row := outboxRow{template: m.template, recipient: m.to.String(), toEmail: m.to.Email, inReplyTo: m.inReplyTo, attach: m.attach, notBefore: now}
 	for i, a := range m.cc {
 		if i > 0 {
@@ -135,20 +132,20 @@ func (s *Store) buildRow(m outMail, now time.Time) (outboxRow, error) {
 		if from, ok := s.senders[t.Mailbox]; ok {
 			row.sender = from.String()
 		}
-		data["Number"], data["Subject"], data["Status"], data["Priority"] = t.Number, t.Subject, string(t.Status), string(t.Priority)
-		data["Customer"] = t.Customer.Display()
-		data["Topic"], data["SLAPlan"], data["Team"] = t.HelpTopic, t.SLAPlan, t.Team
+		data.Number, data.Subject, data.Status, data.Priority = t.Number, t.Subject, string(t.Status), string(t.Priority)
+		data.Customer = t.Customer.Display()
+		data.Topic, data.SLAPlan, data.Team = t.HelpTopic, t.SLAPlan, t.Team
 		if t.Assignee != nil {
-			data["Assignee"] = t.Assignee.Display()
+			data.Assignee = t.Assignee.Display()
 		}
 		tok := ReplyToken{Ticket: t.Number, Agent: m.agentID}
 		if m.agentID != 0 {
 			tok.Until = now.Add(s.tokenLifetime)
 		}
-		data["ReplyToken"] = s.MintToken(tok)
+		data.ReplyToken = s.MintToken(tok)
 		if m.agentID == 0 && s.statusBase != "" {
 			// Every customer mail links to the ticket's read-only status page.
-			data["StatusURL"] = s.statusBase + "/status/" + s.StatusToken(t.Number, now.Add(StatusLinkLifetime))
+			data.StatusURL = s.statusBase + "/status/" + s.StatusToken(t.Number, now.Add(StatusLinkLifetime))
 		}
 		row.refs = t.RootMessageID
 		if m.inReplyTo != "" && m.inReplyTo != t.RootMessageID {
@@ -386,7 +383,7 @@ type OutMail struct {
 	MessageID string
 	InReplyTo string
 	Refs      []string
-	Data      map[string]any
+	Data      MailData
 	Attempts  int
 	CreatedAt time.Time
 	// Original is an inbound message to attach whole (message/rfc822), or nil.
@@ -547,7 +544,7 @@ type failure struct {
 // address itself just turned out bad, the assignee (or the admins): each
 // person once, in one mail.
 func (s *Store) reportFailure(ctx context.Context, tx pgx.Tx, t *Ticket, f failure, now time.Time) error {
-	data := map[string]any{"Address": f.to, "Reason": f.reason, "Undeliverable": f.undeliverable}
+	data := MailData{Address: f.to, Reason: f.reason, Undeliverable: f.undeliverable}
 	var others []recipient
 	if f.undeliverable {
 		var err error
@@ -564,10 +561,8 @@ func (s *Store) reportFailure(ctx context.Context, tx pgx.Tx, t *Ticket, f failu
 		if f.template == TemplateCommandReceipt {
 			what = "The receipt of your commands (they were applied)"
 		}
-		withWhat := map[string]any{"What": what}
-		for k, v := range data {
-			withWhat[k] = v
-		}
+		withWhat := data
+		withWhat.What = what
 		if err := s.mailAgents(ctx, tx, now, t, authors, TemplateDeliveryFailed, "", withWhat); err != nil {
 			return err
 		}

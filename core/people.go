@@ -30,7 +30,7 @@ func agentsWhere(ctx context.Context, tx pgx.Tx, cond string, args ...any) ([]re
 
 // mailAgents queues one mail per agent about ticket t (nil for none).
 // Agents' addresses are never suppressed, so the rows go in one statement.
-func (s *Store) mailAgents(ctx context.Context, tx pgx.Tx, now time.Time, t *Ticket, list []recipient, template, inReplyTo string, data map[string]any) error {
+func (s *Store) mailAgents(ctx context.Context, tx pgx.Tx, now time.Time, t *Ticket, list []recipient, template, inReplyTo string, data MailData) error {
 	rows := make([]outboxRow, 0, len(list))
 	for _, w := range list {
 		row, err := s.buildRow(outMail{ticket: t, template: template, to: w.addr, agentID: w.id, inReplyTo: inReplyTo, data: data}, now)

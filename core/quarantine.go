@@ -48,7 +48,7 @@ func (s *Store) alertQuarantine(ctx context.Context, tx pgx.Tx, now time.Time, i
 		return err
 	}
 	return s.queueDigest(ctx, tx, now, admins, digestMail{key: "quarantine", template: TemplateQuarantineAlert,
-		data: map[string]any{"Mailbox": mailbox, "QuarantineID": id},
+		data: MailData{Mailbox: mailbox, QuarantineID: id},
 		item: fmt.Sprintf("%d (mailbox %s): %s", id, mailbox, reason), period: time.Hour})
 }
 
@@ -79,7 +79,7 @@ func (s *Store) QuarantineList(ctx context.Context) ([]QuarantinedMessage, error
 }
 
 // alertAdmins queues one mail to every active admin, about no ticket.
-func (s *Store) alertAdmins(ctx context.Context, tx pgx.Tx, now time.Time, template string, data map[string]any) error {
+func (s *Store) alertAdmins(ctx context.Context, tx pgx.Tx, now time.Time, template string, data MailData) error {
 	admins, err := agentsWhere(ctx, tx, `a.role = 'admin'`)
 	if err != nil {
 		return err

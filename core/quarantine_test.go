@@ -64,17 +64,17 @@ func TestQuarantineAlertsAreDigested(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(now) != admins || now[0].Data["Count"] != float64(1) {
+	if len(now) != admins || now[0].Data.Count != 1 {
 		t.Fatalf("first minute: %d alerts %+v, want one per admin (%d) about one message", len(now), now, admins)
 	}
 	later, err := s.ClaimOutbox(ctx, 1000, 1000*time.Hour, t0.Add(time.Hour+time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(later) != admins || later[0].Data["Count"] != float64(49) {
+	if len(later) != admins || later[0].Data.Count != 49 {
 		t.Fatalf("an hour later: %d alerts %+v, want one per admin counting 49", len(later), later)
 	}
-	if items, _ := later[0].Data["Items"].([]any); len(items) != 5 || items[0] != "2 (mailbox support): reason 1" {
-		t.Errorf("digest lists %v, want the first five", later[0].Data["Items"])
+	if items := later[0].Data.Items; len(items) != 5 || items[0] != "2 (mailbox support): reason 1" {
+		t.Errorf("digest lists %v, want the first five", items)
 	}
 }

@@ -42,7 +42,7 @@ func (s *Store) mailQueue(ctx context.Context, tx pgx.Tx, email, inReplyTo strin
 	if err != nil {
 		return 0, fmt.Errorf("load the queue of %s: %w", agent.email, err)
 	}
-	var list []map[string]any
+	var list []QueueItem
 	for rows.Next() {
 		t, err := scanTicket(rows)
 		if err != nil {
@@ -59,7 +59,7 @@ func (s *Store) mailQueue(ctx context.Context, tx pgx.Tx, email, inReplyTo strin
 	}
 	res.Action = fmt.Sprintf("queue of %d tickets mailed to %s", len(list), agent.email)
 	return len(list), s.mailAgents(ctx, tx, now, nil, []recipient{{id: agent.id, addr: agent.address}}, TemplateQueue, inReplyTo,
-		map[string]any{"Tickets": list, "Count": len(list), "Agent": agent.name, "Morning": morning})
+		MailData{Tickets: list, Count: len(list), Agent: agent.name, Morning: morning})
 }
 
 // SendQueueDigests mails every active agent who is not away and has not
@@ -101,18 +101,18 @@ func (s *Store) SendQueueDigests(ctx context.Context, day time.Time, now time.Ti
 }
 
 // queueItem is one line of a queue mail.
-func (s *Store) queueItem(t *Ticket, agent *staff, now time.Time) map[string]any {
+func (s *Store) queueItem(t *Ticket, agent *staff, now time.Time) QueueItem {
 	due := t.ResolutionDue
 	if t.FirstRespondedAt == nil && t.FirstResponseDue != nil {
 		due = t.FirstResponseDue
 	}
-	item := map[string]any{"Number": t.Number, "Subject": t.Subject, "Status": string(t.Status), "Priority": string(t.Priority),
-		"Customer": t.Customer.Display(), "Mine": t.assigneeID == agent.id, "Overdue": t.Overdue}
+	item := QueueItem{Number: t.Number, Subject: t.Subject, Status: string(t.Status), Priority: string(t.Priority),
+		Customer: t.Customer.Display(), Mine: t.assigneeID == agent.id, Overdue: t.Overdue}
 	if due != nil {
-		item["Due"] = due.UTC().Format("2006-01-02 15:04 UTC")
+		item.Due = due.UTC().Format("2006-01-02 15:04 UTC")
 	}
 	if s.statusBase != "" {
-		item["URL"] = s.statusBase + "/status/" + s.StatusToken(t.Number, now.Add(StatusLinkLifetime))
+		item.URL = s.statusBase + "/status/" + s.StatusToken(t.Number, now.Add(StatusLinkLifetime))
 	}
 	return item
 }

@@ -92,7 +92,7 @@ func (s *Store) groupExcess(ctx context.Context, tx pgx.Tx, excess []opening, no
 			return err
 		}
 		if err := s.queueDigest(ctx, tx, now, admins, digestMail{key: "limit:" + o.msg.From.Email, template: TemplateRateLimited, ticket: t,
-			data: map[string]any{"Sender": o.msg.From.Display(), "PerSender": s.budget.TicketsPerSender, "PerDomain": s.budget.TicketsPerDomain},
+			data: MailData{Sender: o.msg.From.Display(), PerSender: s.budget.TicketsPerSender, PerDomain: s.budget.TicketsPerDomain},
 			item: o.msg.Subject, period: rateWindow}); err != nil {
 			return err
 		}

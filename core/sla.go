@@ -347,7 +347,7 @@ func (b *slaBatchWork) fire(d *dueTicket, p *plan, step int, at time.Time) error
 		late = b.now.Sub(*due).Round(time.Minute)
 	}
 	data := map[string]any{"target": st.Target, "step": step + 1, "action": st.Action, "plan": p.name}
-	mailData := map[string]any{"Target": target, "Due": dueStr, "Late": late.String()}
+	mailData := MailData{Target: target, Due: dueStr, Late: late.String()}
 	var to []recipient
 	template, event := TemplateSLAWarning, EventOverdue
 	switch st.Action {
@@ -361,7 +361,7 @@ func (b *slaBatchWork) fire(d *dueTicket, p *plan, step int, at time.Time) error
 	case ActionBreach:
 		u.overdue = true
 		template, data["late"] = TemplateSLABreach, late.String()
-		mailData["Thread"] = b.excerpts[d.ID]
+		mailData.Thread = b.excerpts[d.ID]
 		to = withAssignee(b.admins, d)
 	case ActionEscalate:
 		event, template = EventEscalated, TemplateSLABreach

@@ -77,22 +77,22 @@ func (s *Store) PublicThread(ctx context.Context, number int64) (*Thread, error)
 // AlertStall tells the admins, once per change, that a mailbox stopped
 // polling (or recovered). The stall_alerts row keeps it once across daemons.
 func (s *Store) AlertStall(ctx context.Context, mailbox string, recovered bool, since time.Time, reason string, now time.Time) (bool, error) {
-	return s.alertOnce(ctx, mailbox, recovered, TemplateStallAlert, map[string]any{
-		"Mailbox": mailbox, "Recovered": recovered, "Since": since.UTC().Format("2006-01-02 15:04 MST"), "Reason": CleanLine(reason)}, since, now)
+	return s.alertOnce(ctx, mailbox, recovered, TemplateStallAlert, MailData{
+		Mailbox: mailbox, Recovered: recovered, Since: since.UTC().Format("2006-01-02 15:04 MST"), Reason: CleanLine(reason)}, since, now)
 }
 
 // AlertSMTPOutage tells the admins, once per change across daemons, that
 // the SMTP server has been unreachable since a time (or is back). The mail
 // goes out when the server is back, so it also says for how long mail waited.
 func (s *Store) AlertSMTPOutage(ctx context.Context, server string, recovered bool, since time.Time, reason string, now time.Time) (bool, error) {
-	return s.alertOnce(ctx, "smtp "+server, recovered, TemplateSMTPOutage, map[string]any{
-		"Server": server, "Recovered": recovered, "Since": since.UTC().Format("2006-01-02 15:04 MST"), "Reason": CleanLine(reason)}, since, now)
+	return s.alertOnce(ctx, "smtp "+server, recovered, TemplateSMTPOutage, MailData{
+		Server: server, Recovered: recovered, Since: since.UTC().Format("2006-01-02 15:04 MST"), Reason: CleanLine(reason)}, since, now)
 }
 
 // alertOnce records that the admins were told about key (or removes the
 // record on recovery) and, only when that changed something, queues the
 // alert: several daemons seeing the same trouble send one.
-func (s *Store) alertOnce(ctx context.Context, key string, recovered bool, template string, data map[string]any, since, now time.Time) (bool, error) {
+func (s *Store) alertOnce(ctx context.Context, key string, recovered bool, template string, data MailData, since, now time.Time) (bool, error) {
 	sent := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var tag pgconn.CommandTag

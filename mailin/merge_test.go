@@ -115,7 +115,7 @@ func TestQueueByMail(t *testing.T) {
 	if queue == nil || !strings.Contains(queue.Recipient, "garnet@desk.test") {
 		t.Fatalf("no queue mail to Garnet among %d mails", len(mails))
 	}
-	list := fmt.Sprint(queue.Data["Tickets"])
+	list := fmt.Sprint(queue.Data.Tickets)
 	if !strings.Contains(list, fmt.Sprint(mine)) || strings.Contains(list, fmt.Sprint(notMine)) {
 		t.Errorf("queue %s, want %d and not %d", list, mine, notMine)
 	}

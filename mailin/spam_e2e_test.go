@@ -176,7 +176,7 @@ func TestSpamHamMix(t *testing.T) {
 	if len(list) != n || len(spam) != n || len(within[core.TemplateAck]) != n || toSpammers != 0 {
 		t.Errorf("want %d tickets, %d spam, %d acknowledgements and nothing to spammers", n, n, n)
 	}
-	if len(day[core.TemplateSpamDigest]) != 1 || day[core.TemplateSpamDigest][0].Data["Count"] != float64(n) {
+	if len(day[core.TemplateSpamDigest]) != 1 || day[core.TemplateSpamDigest][0].Data.Count != n {
 		t.Errorf("spam digests %d, want one counting %d", len(day[core.TemplateSpamDigest]), n)
 	}
 }

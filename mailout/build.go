@@ -50,7 +50,7 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 	var h mail.Header
 	h.SetDate(now)
 	sender := &mail.Address{Name: oneLine(from.Name), Address: from.Email}
-	if agent, _ := m.Data["Agent"].(string); agent != "" && m.Template == core.TemplateResponse {
+	if agent := m.Data.Agent; agent != "" && m.Template == core.TemplateResponse {
 		// The customer sees who answered, but replies still reach the desk.
 		sender.Name = oneLine(agent) + " via " + oneLine(from.Name)
 	}
@@ -68,7 +68,7 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 		}
 		h.SetAddressList("Cc", cc)
 	}
-	if tok, _ := m.Data["ReplyToken"].(string); tok != "" {
+	if tok := m.Data.ReplyToken; tok != "" {
 		h.SetAddressList("Reply-To", []*mail.Address{{Name: oneLine(from.Name), Address: core.TokenAddress(from.Email, tok)}})
 	}
 	h.SetSubject(r.Subject)

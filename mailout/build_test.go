@@ -20,19 +20,20 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // boundaryRE finds MIME boundaries, which go-message picks at random.
 var boundaryRE = regexp.MustCompile(`[0-9a-f]{60}`)
 
-func goldenMail(template string, data map[string]any) core.OutMail {
-	d := map[string]any{"Number": 1001, "Subject": "Laptop trackpad stopped working", "Status": "open", "Priority": "emergency",
-		"Customer": "Greg <greg@example.com>", "Topic": "SEV-A", "SLAPlan": "SEV-A", "ToName": "Greg", "ToEmail": "greg@example.com",
-		"ReplyToken": "1001-0-abcdefghijklmnop", "Body": "My trackpad does nothing.", "From": "Greg <greg@example.com>",
-		"Assignee": "Ada Admin <admin@desk.test>", "Agent": "Garnet", "Changes": []string{"priority: low", "assigned to Garnet"},
-		"Target": "resolution", "Due": "2026-03-02 13:00 UTC", "Late": "1h0m0s", "Line": 2, "Command": "/frobnicate", "Error": "unknown command",
-		"Mailbox": "support", "Reason": "message over limit", "QuarantineID": 7, "Since": "2026-03-02 09:00 UTC",
-		"Count": 3, "Items": []string{"7 (mailbox support): message over limit", "8 (mailbox support): no usable From address"},
-		"Sender": "Robot <robot@example.com>", "Limit": 5, "Window": "1h0m0s", "Undeliverable": true, "What": "Your response", "Address": "greg@example.com", "Server": "smtp.example.com:587", "PerSender": 30, "Claimed": "Garnet <garnet@desk.test>", "Into": 1002, "IntoSubject": "Trackpad dead",
-		"Account": "mailbox support", "Fix": "helpdesk auth login --mailbox support",
-		"Tickets": []map[string]any{{"Number": 1001, "Subject": "Trackpad", "Status": "open", "Priority": "high", "Customer": "Greg <greg@example.com>", "Mine": true, "Due": "2026-03-02 13:00 UTC"}}}
-	for k, v := range data {
-		d[k] = v
+func goldenMail(template string, change func(*core.MailData)) core.OutMail {
+	d := core.MailData{Number: 1001, Subject: "Laptop trackpad stopped working", Status: "open", Priority: "emergency",
+		Customer: "Greg <greg@example.com>", Topic: "SEV-A", SLAPlan: "SEV-A", ToName: "Greg", ToEmail: "greg@example.com",
+		ReplyToken: "1001-0-abcdefghijklmnop", Body: "My trackpad does nothing.", From: "Greg <greg@example.com>",
+		Assignee: "Ada Admin <admin@desk.test>", Agent: "Garnet", Changes: []string{"priority: low", "assigned to Garnet"},
+		Target: "resolution", Due: "2026-03-02 13:00 UTC", Late: "1h0m0s", Line: 2, Command: "/frobnicate", Error: "unknown command",
+		Mailbox: "support", Reason: "message over limit", QuarantineID: 7, Since: "2026-03-02 09:00 UTC",
+		Count: 3, Items: []string{"7 (mailbox support): message over limit", "8 (mailbox support): no usable From address"},
+		Sender: "Robot <robot@example.com>", Limit: 5, Window: "1h0m0s", Undeliverable: true, What: "Your response", Address: "greg@example.com",
+		Server: "smtp.example.com:587", PerSender: 30, Claimed: "Garnet <garnet@desk.test>", Into: 1002, IntoSubject: "Trackpad dead",
+		Account: "mailbox support", Fix: "helpdesk auth login --mailbox support",
+		Tickets: []core.QueueItem{{Number: 1001, Subject: "Trackpad", Status: "open", Priority: "high", Customer: "Greg <greg@example.com>", Mine: true, Due: "2026-03-02 13:00 UTC"}}}
+	if change != nil {
+		change(&d)
 	}
 	m := core.OutMail{ID: 1, Template: template, Recipient: "Greg <greg@example.com>", MessageID: "hd.1001.0123456789abcdef@desk.test",
 		InReplyTo: "greg-1@example.com", Refs: []string{"greg-1@example.com"}, Data: d}
@@ -103,9 +104,9 @@ func TestHeadersCarryLoopBrakes(t *testing.T) {
 
 func TestNoHeaderInjectionAndTemplatesStayLiteral(t *testing.T) {
 	tpl, _ := LoadTemplates("")
-	m := goldenMail(core.TemplateAck, map[string]any{
-		"Subject": "{{.Secret}} hello\r\nBcc: victim@example.com", "ToName": "Mallory\r\nBcc: x@evil.test",
-		"Body": "<script>alert(1)</script>"})
+	m := goldenMail(core.TemplateAck, func(d *core.MailData) {
+		d.Subject, d.ToName, d.Body = "{{.Secret}} hello\r\nBcc: victim@example.com", "Mallory\r\nBcc: x@evil.test", "<script>alert(1)</script>"
+	})
 	m.Recipient = `"Mallory\r\nBcc: x@evil.test" <mallory@example.com>`
 	r, err := tpl.Render(core.TemplateAck, m.Data)
 	if err != nil {
@@ -144,7 +145,7 @@ func TestLoadTemplatesOverrideAndCompleteness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := tpl.Render(core.TemplateAck, map[string]any{"Number": 5})
+	r, err := tpl.Render(core.TemplateAck, core.MailData{Number: 5})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func TestDKIMVerifiedIndependently(t *testing.T) {
 		t.Fatal(err)
 	}
 	tpl, _ := LoadTemplates("")
-	m := goldenMail(core.TemplateResponse, map[string]any{"Subject": "Trackpad – fixed ✓", "Body": "Re-enabled it.\nBye."})
+	m := goldenMail(core.TemplateResponse, func(d *core.MailData) { d.Subject, d.Body = "Trackpad – fixed ✓", "Re-enabled it.\nBye." })
 	r, _ := tpl.Render(m.Template, m.Data)
 	raw, _, err := Build(m, r, core.Address{Name: "Support", Email: "support@desk.test"}, "desk.test", time.Now())
 	if err != nil {

@@ -61,6 +61,11 @@ func LoadTemplates(overrideDir string) (*Templates, error) {
 			return nil, fmt.Errorf("template %s.html.tmpl: %w", name, err)
 		}
 		t.text[name], t.html[name] = tt, ht
+		// A field the mail data lacks fails here, at start, not when the
+		// first such mail is due.
+		if _, err := t.Render(name, core.MailData{}); err != nil {
+			return nil, fmt.Errorf("template %s: %w", name, err)
+		}
 	}
 	return t, nil
 }
@@ -71,7 +76,7 @@ type Rendered struct {
 }
 
 // Render fills a template with data.
-func (t *Templates) Render(name string, data map[string]any) (Rendered, error) {
+func (t *Templates) Render(name string, data core.MailData) (Rendered, error) {
 	tt, ok := t.text[name]
 	if !ok {
 		return Rendered{}, fmt.Errorf("no template %q", name)

@@ -254,52 +254,83 @@ func (d *demoScript) ticketOf(customer string) (int64, error) {
 	return 0, fmt.Errorf("no ticket for %s", customer)
 }
 
+// run plays the tutorial's steps in order; each checks what it caused.
 func (d *demoScript) run() error {
+	greg, alert, err := d.gregReports()
+	if err != nil {
+		return err
+	}
+	assignment, err := d.adminHandsOver(greg, alert)
+	if err != nil {
+		return err
+	}
+	if err := d.garnetAsksForHerQueue(greg); err != nil {
+		return err
+	}
+	if err := d.garnetCloses(greg, assignment); err != nil {
+		return err
+	}
+	jane, err := d.janeRaisedAndAnswered()
+	if err != nil {
+		return err
+	}
+	return d.showThreads(greg, jane)
+}
+
+// gregReports is step 1: Greg's mail opens an emergency for the admin.
+func (d *demoScript) gregReports() (int64, demoMail, error) {
 	d.say("\n1. Greg, a registered employee, mails the emergency address: his laptop trackpad stopped working.")
 	if err := d.mailWithFile("Greg Employee <"+demoGreg+">", demoEmergency, "Laptop trackpad stopped working", "",
 		"My laptop trackpad does not respond at all since this morning. The device list is attached.",
 		"devices.txt", []byte("Touchpad: disabled\nKeyboard: ok\n")); err != nil {
-		return err
+		return 0, demoMail{}, err
 	}
 	greg, err := d.ticketOf(demoGreg)
 	if err != nil {
-		return err
+		return 0, demoMail{}, err
 	}
-	tag := core.SubjectTag(greg)
 	if _, err := d.until(greg, "the ticket is an emergency under SEV-A, assigned to the admin", func(th *core.Thread) bool {
 		t := th.Ticket
 		return t.HelpTopic == "SEV-A" && t.Priority == core.PriorityEmergency && t.Assignee != nil && t.Assignee.Email == demoAdmin
 	}); err != nil {
-		return err
+		return 0, demoMail{}, err
 	}
-	if _, err := d.expect(demoGreg, tag); err != nil {
-		return err
+	if _, err := d.expect(demoGreg, core.SubjectTag(greg)); err != nil {
+		return 0, demoMail{}, err
 	}
 	alert, err := d.expect(demoAdmin, "New ticket")
-	if err != nil {
-		return err
-	}
+	return greg, alert, err
+}
 
+// adminHandsOver is step 2: the admin's commands by mail lower the ticket
+// and assign it to Garnet, whose mail carries Greg's file.
+func (d *demoScript) adminHandsOver(greg int64, alert demoMail) (demoMail, error) {
 	d.say("\n2. The admin finds it is no emergency: lowers it to SEV-C and hands it to Garnet on Level 1 Support.")
 	if err := d.reply("Ada Admin <"+demoAdmin+">", alert, "/sla SEV-C\n/priority low\n/assign Garnet\n\n"+
 		"This is not an emergency; Garnet from Level 1 Support will take it from here."); err != nil {
-		return err
+		return demoMail{}, err
 	}
 	if _, err := d.until(greg, "SLA SEV-C, priority low, assigned to Garnet", func(th *core.Thread) bool {
 		t := th.Ticket
 		return t.SLAPlan == "SEV-C" && t.Priority == core.PriorityLow && t.Assignee != nil && t.Assignee.Email == demoGarnet
 	}); err != nil {
-		return err
+		return demoMail{}, err
 	}
 	assignment, err := d.expect(demoGarnet, "Assigned to you")
 	if err != nil {
-		return err
+		return demoMail{}, err
 	}
 	if len(assignment.Files) != 1 || assignment.Files[0] != "devices.txt" {
-		return fmt.Errorf("demo: Garnet's assignment mail carries %v, want Greg's devices.txt", assignment.Files)
+		return demoMail{}, fmt.Errorf("demo: Garnet's assignment mail carries %v, want Greg's devices.txt", assignment.Files)
 	}
 	d.say("  ok    Greg's devices.txt reached Garnet with the assignment")
+	return assignment, nil
+}
 
+// garnetAsksForHerQueue: /queue by mail lists the ticket, and Greg has the
+// admin's explanation.
+func (d *demoScript) garnetAsksForHerQueue(greg int64) error {
+	tag := core.SubjectTag(greg)
 	d.say("\n   Garnet asks for her queue by mail: /queue to the desk address.")
 	if err := d.mail("Garnet <"+demoGarnet+">", demoSupport, "queue", "", "/queue"); err != nil {
 		return err
@@ -315,7 +346,11 @@ func (d *demoScript) run() error {
 	} else if !strings.Contains(m.Body, "not an emergency") {
 		return fmt.Errorf("demo: Greg did not get the admin's explanation")
 	}
+	return nil
+}
 
+// garnetCloses is step 3: her reply closes the ticket and tells Greg the fix.
+func (d *demoScript) garnetCloses(greg int64, assignment demoMail) error {
 	d.say("\n3. Garnet re-enables the trackpad, documents the fix and closes the ticket.")
 	if err := d.reply("Garnet <"+demoGarnet+">", assignment, "/close\nRe-enabled the trackpad in Windows Device Manager."); err != nil {
 		return err
@@ -323,7 +358,7 @@ func (d *demoScript) run() error {
 	if _, err := d.until(greg, "the ticket is closed", func(th *core.Thread) bool { return th.Ticket.Status == core.StatusClosed }); err != nil {
 		return err
 	}
-	if m, err := d.expect(demoGreg, tag); err != nil {
+	if m, err := d.expect(demoGreg, core.SubjectTag(greg)); err != nil {
 		return err
 	} else if !strings.Contains(m.Body, "Device Manager") {
 		return fmt.Errorf("demo: Greg did not get Garnet's fix")
@@ -333,44 +368,53 @@ func (d *demoScript) run() error {
 		return fmt.Errorf("ticket %d is not listed among closed tickets", greg)
 	}
 	d.say("  ok    listed among closed tickets")
+	return nil
+}
 
+// janeRaisedAndAnswered is step 4: Jane's SEV-B ticket, raised to SEV-A
+// (earlier due times) and answered by the admin.
+func (d *demoScript) janeRaisedAndAnswered() (int64, error) {
 	d.say("\n4. Jane, a customer, cannot pay: her portal returns 404 (SEV-B). The admin raises it to SEV-A and answers.")
 	if err := d.mail("Jane Customer <"+demoJane+">", demoSupport, "Customer portal returns 404", "",
 		"The portal returns 404 and I cannot pay my invoice."); err != nil {
-		return err
+		return 0, err
 	}
 	jane, err := d.ticketOf(demoJane)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	th, err := d.until(jane, "the ticket is SEV-B", func(th *core.Thread) bool { return th.Ticket.SLAPlan == "SEV-B" })
 	if err != nil {
-		return err
+		return 0, err
 	}
 	sevB := th.Ticket.ResolutionDue
 	if _, err := d.expect(demoJane, core.SubjectTag(jane)); err != nil {
-		return err
+		return 0, err
 	}
 	janeAlert, err := d.expect(demoAdmin, "New ticket")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := d.reply("Ada Admin <"+demoAdmin+">", janeAlert,
 		"/sla SEV-A\nWe are on it: the portal is being restored now, and your payment link will work within the hour."); err != nil {
-		return err
+		return 0, err
 	}
 	if _, err := d.until(jane, "raised to SEV-A with earlier due times", func(th *core.Thread) bool {
 		return th.Ticket.SLAPlan == "SEV-A" && th.Ticket.ResolutionDue != nil && sevB != nil && th.Ticket.ResolutionDue.Before(*sevB)
 	}); err != nil {
-		return err
+		return 0, err
 	}
 	if m, err := d.expect(demoJane, core.SubjectTag(jane)); err != nil {
-		return err
+		return 0, err
 	} else if !strings.Contains(m.Body, "portal is being restored") {
-		return fmt.Errorf("demo: Jane did not get the admin's answer")
+		return 0, fmt.Errorf("demo: Jane did not get the admin's answer")
 	}
+	return jane, nil
+}
 
-	for _, n := range []int64{greg, jane} {
+// showThreads prints each ticket's thread as `ticket show` does.
+func (d *demoScript) showThreads(numbers ...int64) error {
+	for _, n := range numbers {
 		th, err := d.s.ShowTicket(d.ctx, n)
 		if err != nil {
 			return err

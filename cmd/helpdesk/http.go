@@ -110,31 +110,54 @@ func watchStalls(ctx context.Context, db *core.Store, h *health, after time.Dura
 			return
 		case <-tick.C:
 		}
-		now := time.Now()
-		stale := h.stale(after, now)
-		h.mu.Lock()
-		var changes []func() (bool, error)
-		for m := range h.active {
-			info, isStale := stale[m]
-			switch {
-			case isStale && !h.stallSeen[m]:
-				since, _ := time.Parse(time.RFC3339, info[0])
-				changes = append(changes, func() (bool, error) { return db.AlertStall(ctx, m, false, since, info[1], now) })
-				h.stallSeen[m] = true
-			case !isStale && h.stallSeen[m]:
-				changes = append(changes, func() (bool, error) { return db.AlertStall(ctx, m, true, now, "", now) })
-				h.stallSeen[m] = false
-			}
+		h.alertStalls(ctx, db, after, time.Now(), log)
+	}
+}
+
+// alertStalls tells the admins of each stall or recovery not yet told. A
+// change is marked only once its alert is queued: a failed one (the
+// database away) is tried again at the next tick.
+func (h *health) alertStalls(ctx context.Context, db *core.Store, after time.Duration, now time.Time, log *slog.Logger) {
+	for _, c := range h.stallChanges(after, now) {
+		sent, err := db.AlertStall(ctx, c.mailbox, c.recovered, c.since, c.reason, now)
+		if err != nil {
+			log.Error("stall alert", "mailbox", c.mailbox, "err", err)
+			continue
 		}
+		if sent {
+			log.Warn("mailbox stall alert sent", "mailbox", c.mailbox, "recovered", c.recovered)
+		}
+		h.mu.Lock()
+		h.stallSeen[c.mailbox] = !c.recovered
 		h.mu.Unlock()
-		for _, change := range changes {
-			if sent, err := change(); err != nil {
-				log.Error("stall alert", "err", err)
-			} else if sent {
-				log.Warn("mailbox stall alert sent")
-			}
+	}
+}
+
+// stallChange is a mailbox that stalled, or recovered, since the admins
+// were last told.
+type stallChange struct {
+	mailbox   string
+	recovered bool
+	since     time.Time
+	reason    string
+}
+
+func (h *health) stallChanges(after time.Duration, now time.Time) []stallChange {
+	stale := h.stale(after, now)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []stallChange
+	for m := range h.active {
+		info, isStale := stale[m]
+		switch {
+		case isStale && !h.stallSeen[m]:
+			since, _ := time.Parse(time.RFC3339, info[0])
+			out = append(out, stallChange{mailbox: m, since: since, reason: info[1]})
+		case !isStale && h.stallSeen[m]:
+			out = append(out, stallChange{mailbox: m, recovered: true, since: now})
 		}
 	}
+	return out
 }
 
 // httpServer serves /healthz, /readyz, /metrics and the customers' status pages.

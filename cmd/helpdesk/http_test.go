@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -228,5 +231,33 @@ func TestSMTPOutageOnReadyzAndMetrics(t *testing.T) {
 	if _, metrics := r.get("/metrics"); !strings.Contains(metrics, "helpdesk_smtp_unreachable_seconds") ||
 		strings.Contains(metrics, "helpdesk_smtp_unreachable_seconds 0\n") {
 		t.Errorf("metrics do not show the outage:\n%s", metrics)
+	}
+}
+
+// A stall alert that cannot be queued (the database away) is logged and
+// tried again at the next check, then sent once.
+func TestFailedStallAlertIsRetried(t *testing.T) {
+	s := coretest.SeededStore(t)
+	broken := coretest.OpenSame(t, s)
+	broken.Close()
+	h := newHealth()
+	h.started = time.Now().Add(-time.Hour)
+	h.watch("support", func() bool { return true })
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx := context.Background()
+	h.alertStalls(ctx, broken, time.Minute, time.Now(), log)
+	if !strings.Contains(logs.String(), "stall alert") {
+		t.Fatalf("the failed alert was not logged: %s", logs.String())
+	}
+	for range 2 {
+		h.alertStalls(ctx, s, time.Minute, time.Now(), log)
+	}
+	mails, err := s.ClaimOutbox(ctx, 100, time.Hour, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mails) != 1 || mails[0].Template != core.TemplateStallAlert {
+		t.Fatalf("after the database came back: %d mails, want one stall alert", len(mails))
 	}
 }

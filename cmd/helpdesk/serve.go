@@ -47,29 +47,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
-	templates, err := mailout.LoadTemplates(cfg.TemplatesDir)
-	if err != nil {
-		return fmt.Errorf("load templates: %w", err)
-	}
-	signer, err := cfg.DKIMSigner()
-	if err != nil {
-		return &exitError{78, err}
-	}
-
 	var senderWG sync.WaitGroup
 	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
 	defer func() { stopSender(); senderWG.Wait() }()
-	var sender *mailout.Sender
-	if cfg.SMTP.Host != "" {
-		smtpCfg, err := cfg.SMTPSettings(senderCtx, db.Store)
-		if err != nil {
-			return &exitError{78, err}
-		}
-		sender = &mailout.Sender{
-			Store: db.Store, Templates: templates, SMTP: smtpCfg, From: cfg.FromAddress(),
-			Conns: cfg.SMTP.Connections, Log: log.With("worker", "sender"), DKIM: signer, Lease: cfg.SMTP.Lease,
-			OutageAlert: cfg.SMTP.OutageAlert,
-		}
+	sender, err := newSender(senderCtx, cfg, db, log.With("worker", "sender"))
+	if err != nil {
+		return err
+	}
+	if sender != nil {
 		senderWG.Add(1)
 		go func() { defer senderWG.Done(); sender.Run(senderCtx) }()
 	}
@@ -131,6 +116,32 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	log.Info("shutting down")
 	background.Wait()
 	return nil
+}
+
+// newSender builds the outbox sender (nil when no SMTP server is set); its
+// token refreshes run within ctx, which outlives the daemon's so the sender
+// can finish the mail it holds.
+func newSender(ctx context.Context, cfg *Config, db *database, log *slog.Logger) (*mailout.Sender, error) {
+	if cfg.SMTP.Host == "" {
+		return nil, nil
+	}
+	templates, err := mailout.LoadTemplates(cfg.TemplatesDir)
+	if err != nil {
+		return nil, fmt.Errorf("load templates: %w", err)
+	}
+	signer, err := cfg.DKIMSigner()
+	if err != nil {
+		return nil, &exitError{78, err}
+	}
+	smtpCfg, err := cfg.SMTPSettings(ctx, db.Store)
+	if err != nil {
+		return nil, &exitError{78, err}
+	}
+	return &mailout.Sender{
+		Store: db.Store, Templates: templates, SMTP: smtpCfg, From: cfg.FromAddress(),
+		Conns: cfg.SMTP.Connections, Log: log, DKIM: signer, Lease: cfg.SMTP.Lease,
+		OutageAlert: cfg.SMTP.OutageAlert,
+	}, nil
 }
 
 // scheduleJobs sets up the periodic work: the SLA check, the retention purge
