@@ -173,7 +173,7 @@ func (s *Store) splitBatch(ctx context.Context, tx pgx.Tx, msgs []*Inbound, refs
 		var k string
 		if err := rows.Scan(&k); err != nil {
 			rows.Close()
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("classify batch: %w", err)
 		}
 		known[k] = true
 	}

@@ -271,18 +271,21 @@ func escalationTargets(ctx context.Context, tx pgx.Tx, plans map[int64]*plan) (m
 	teamIDs := map[string]int64{}
 	rows, err := tx.Query(ctx, `SELECT id, lower(name) FROM teams WHERE lower(name) = ANY($1)`, teams)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("load escalation teams: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
 		var name string
 		if err := rows.Scan(&id, &name); err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("load escalation teams: %w", err)
 		}
 		teamIDs[name] = id
 	}
-	return staff, teamIDs, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("load escalation teams: %w", err)
+	}
+	return staff, teamIDs, nil
 }
 
 // slaBatchWork collects a batch's effects so they are written in a handful

@@ -211,6 +211,10 @@ func TestStartTLSRequiredFailsClosed(t *testing.T) {
 	if st.Pending != 2 || st.Failed != 0 {
 		t.Errorf("outbox %+v: both mails must stay pending, none given up", st)
 	}
+	err = mailout.CheckLogin(context.Background(), mailout.SMTPConfig{Addr: sink.Addr, TLS: mailout.TLSStartTLS, Timeout: 5 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "does not offer STARTTLS") {
+		t.Errorf("connecting: %v, want it to say the server does not offer STARTTLS", err)
+	}
 }
 
 func TestImplicitTLSAndAuth(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -73,12 +74,10 @@ func (k *conn) dial() error {
 		c, err = smtp.NewClientStartTLS(nc, tcfg)
 		if err != nil {
 			nc.Close()
-			if strings.Contains(err.Error(), "STARTTLS") {
-				// Fail closed: sending credentials or mail in clear text when
-				// the operator asked for TLS would be worse than not sending.
-				return fmt.Errorf("smtp server %s does not offer STARTTLS, which the config requires", k.cfg.Addr)
-			}
-			return fmt.Errorf("smtp starttls: %w", mailauth.ExplainTLS(err))
+			// Fail closed either way: sending credentials or mail in clear
+			// text when the operator asked for TLS would be worse than not
+			// sending.
+			return startTLSFailure(k.cfg.Addr, err)
 		}
 		nc.SetDeadline(time.Time{})
 	} else {
@@ -103,6 +102,25 @@ func (k *conn) dial() error {
 	}
 	k.c = c
 	return nil
+}
+
+// startTLSFailure says why STARTTLS failed. go-smtp reports a server that
+// does not offer it with an untyped error, so that is the case left once
+// the typed ones (a refusal, the network, the certificate) are ruled out.
+func startTLSFailure(addr string, err error) error {
+	var refused *smtp.SMTPError
+	var netErr net.Error
+	var certErr *tls.CertificateVerificationError
+	var alert tls.AlertError
+	switch {
+	case errors.As(err, &refused):
+		return fmt.Errorf("smtp server %s refused STARTTLS, which the config requires: %w", addr, err)
+	case errors.As(err, &certErr), errors.As(err, &alert):
+		return fmt.Errorf("smtp starttls with %s: %w", addr, mailauth.ExplainTLS(err))
+	case errors.As(err, &netErr), errors.Is(err, io.EOF):
+		return fmt.Errorf("smtp starttls with %s: %w", addr, err)
+	}
+	return fmt.Errorf("smtp server %s does not offer STARTTLS, which the config requires (%v)", addr, err)
 }
 
 // auth signs in over the mechanism the server advertises for our
