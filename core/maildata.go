@@ -38,10 +38,13 @@ type MailData struct {
 	Command string   `json:",omitempty"`
 	Error   string   `json:",omitempty"`
 
-	// SLA alerts.
+	// SLA alerts: the ladder step that fired and, as Lateness states them,
+	// how late the target is or how long is left.
 	Target string `json:",omitempty"`
 	Due    string `json:",omitempty"`
 	Late   string `json:",omitempty"`
+	Left   string `json:",omitempty"`
+	Step   int    `json:",omitempty"`
 	Thread string `json:",omitempty"` // an excerpt of the thread so far
 
 	// Alerts to the admins and digests.

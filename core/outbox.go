@@ -39,6 +39,7 @@ const (
 	TemplateMerged             = "merged"
 	TemplateQueue              = "queue"
 	TemplateOAuthFailure       = "oauth_failure"
+	TemplateSLAEscalated       = "sla_escalated"
 )
 
 // Templates lists every template name; mailout checks its set against it.
@@ -47,7 +48,7 @@ var Templates = []string{
 	TemplateSLAWarning, TemplateSLABreach, TemplateResolved, TemplateCommandReceipt, TemplateCommandError,
 	TemplateQuarantineAlert, TemplateStallAlert, TemplateNote, TemplateDeliveryFailed, TemplateSenderFlood,
 	TemplateSMTPOutage, TemplateSpamDigest, TemplateRateLimited, TemplateUnverified,
-	TemplateMerged, TemplateQueue, TemplateOAuthFailure,
+	TemplateMerged, TemplateQueue, TemplateOAuthFailure, TemplateSLAEscalated,
 }
 
 // outMail is a mail about to be queued in the outbox.

@@ -335,22 +335,26 @@ func (b *slaBatchWork) update(d *dueTicket) *ticketUpdate {
 
 func (b *slaBatchWork) next(d *dueTicket, at *time.Time) { b.update(d).next = at }
 
-// fire records one step's effects: the event, the flags, the mails.
+// fire records one step's effects: the event, the flags, the mails. Each
+// action has its own mail, and each carries the thread so far.
 func (b *slaBatchWork) fire(d *dueTicket, p *plan, step int, at time.Time) error {
 	st := p.ladder()[step]
 	u := b.update(d)
-	target := strings.ReplaceAll(st.Target, "_", " ")
 	due := d.ResolutionDue
 	if st.Target == TargetFirstResponse {
 		due = d.FirstResponseDue
 	}
-	dueStr, late := "", time.Duration(0)
+	mailData := MailData{Target: strings.ReplaceAll(st.Target, "_", " "), Thread: b.excerpts[d.ID], Step: step + 1,
+		By: fmt.Sprintf("SLA plan %s, step %d of its ladder", p.name, step+1)}
 	if due != nil {
-		dueStr = due.UTC().Format("2006-01-02 15:04 MST")
-		late = b.now.Sub(*due).Round(time.Minute)
+		mailData.Due = due.UTC().Format("2006-01-02 15:04 MST")
+		if late := b.now.Sub(*due); late >= 0 {
+			mailData.Late = Lateness(late)
+		} else {
+			mailData.Left = Lateness(-late)
+		}
 	}
 	data := map[string]any{"target": st.Target, "step": step + 1, "action": st.Action, "plan": p.name}
-	mailData := MailData{Target: target, Due: dueStr, Late: late.String()}
 	var to []recipient
 	template, event := TemplateSLAWarning, EventOverdue
 	switch st.Action {
@@ -363,24 +367,20 @@ func (b *slaBatchWork) fire(d *dueTicket, p *plan, step int, at time.Time) error
 		}
 	case ActionBreach:
 		u.overdue = true
-		template, data["late"] = TemplateSLABreach, late.String()
-		mailData.Thread = b.excerpts[d.ID]
+		template, data["late"] = TemplateSLABreach, mailData.Late
 		to = withAssignee(b.admins, d)
 	case ActionEscalate:
-		event, template = EventEscalated, TemplateSLABreach
-		if st.Priority != "" && st.Priority != d.Priority {
-			data["priority"] = map[string]string{"from": string(d.Priority), "to": string(st.Priority)}
-			u.priority, d.Priority = st.Priority, st.Priority
+		event, template = EventEscalated, TemplateSLAEscalated
+		var previous *recipient
+		if d.Assignee != nil {
+			previous = &recipient{id: d.assigneeID, addr: *d.Assignee}
 		}
-		if id, ok := b.teams[strings.ToLower(st.Team)]; ok && st.Team != "" {
-			data["team"] = st.Team
-			u.team, d.teamID, d.Team = id, id, st.Team
-		}
-		if a, ok := b.staff[strings.ToLower(st.Agent)]; ok && st.Agent != "" {
-			data["assignee"] = map[string]string{"to": a.addr.Email}
-			u.assignee, d.assigneeID, d.Assignee = a.id, a.id, &a.addr
-		}
+		mailData.Changes = b.escalate(d, u, st, data)
 		to = withAssignee(b.admins, d)
+		if previous != nil && previous.id != d.assigneeID {
+			// The agent it was taken from hears so, not only the admins.
+			to = appendRecipient(to, *previous)
+		}
 	}
 	f := firedStep{ticket: d.ID, plan: p.id, step: step, action: st.Action,
 		entry: entry{kind: EntryEvent, event: event, data: data}}
@@ -401,6 +401,70 @@ func (b *slaBatchWork) fire(d *dueTicket, p *plan, step int, at time.Time) error
 	}
 	b.fired = append(b.fired, f)
 	return nil
+}
+
+// escalate applies an escalate step to the ticket (priority, team,
+// assignee), records it in the event's data, and returns each change as a
+// person reads it: what, from what, to what.
+func (b *slaBatchWork) escalate(d *dueTicket, u *ticketUpdate, st EscalationStep, data map[string]any) []string {
+	var changes []string
+	if st.Priority != "" && st.Priority != d.Priority {
+		data["priority"] = map[string]string{"from": string(d.Priority), "to": string(st.Priority)}
+		changes = append(changes, fmt.Sprintf("priority: %s → %s", d.Priority, st.Priority))
+		u.priority, d.Priority = st.Priority, st.Priority
+	}
+	if id, ok := b.teams[strings.ToLower(st.Team)]; ok && st.Team != "" && id != d.teamID {
+		data["team"] = st.Team
+		changes = append(changes, fmt.Sprintf("team: %s → %s", orNone(d.Team), st.Team))
+		u.team, d.teamID, d.Team = id, id, st.Team
+	}
+	if a, ok := b.staff[strings.ToLower(st.Agent)]; ok && st.Agent != "" && a.id != d.assigneeID {
+		data["assignee"] = map[string]string{"to": a.addr.Email}
+		from := "nobody"
+		if d.Assignee != nil {
+			from = d.Assignee.Display()
+		}
+		changes = append(changes, fmt.Sprintf("assignee: taken from %s, given to %s", from, a.addr.Display()))
+		u.assignee, d.assigneeID, d.Assignee = a.id, a.id, &a.addr
+	}
+	if len(changes) == 0 {
+		changes = []string{"nothing to change: the ticket already had the step's priority, team and assignee"}
+	}
+	return changes
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func appendRecipient(list []recipient, r recipient) []recipient {
+	for _, x := range list {
+		if x.id == r.id {
+			return list
+		}
+	}
+	return append(list, r)
+}
+
+// Lateness states a duration to the second, as people write it: "30s",
+// "1m 5s", "2h 0m 30s", "3d 4h 0m". An alert fired on time says "0s".
+func Lateness(d time.Duration) string {
+	d = d.Round(time.Second)
+	days, d := d/(24*time.Hour), d%(24*time.Hour)
+	hours, d := d/time.Hour, d%time.Hour
+	minutes, seconds := d/time.Minute, (d%time.Minute)/time.Second
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd %dh %dm", days, hours, minutes)
+	case hours > 0:
+		return fmt.Sprintf("%dh %dm %ds", hours, minutes, seconds)
+	case minutes > 0:
+		return fmt.Sprintf("%dm %ds", minutes, seconds)
+	}
+	return fmt.Sprintf("%ds", seconds)
 }
 
 func withAssignee(admins []recipient, d *dueTicket) []recipient {

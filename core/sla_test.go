@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,7 +79,7 @@ func TestLadderWarnBreachEscalate(t *testing.T) {
 		{3 * time.Hour, "warn", `sla_warning→"Ada Admin" <admin@desk.test>`, true, core.PriorityEmergency},
 		{4 * time.Hour, "breach", `sla_breach→"Ada Admin" <admin@desk.test>`, true, core.PriorityEmergency},
 		{5*time.Hour - time.Second, "", "", true, core.PriorityEmergency},
-		{5 * time.Hour, "escalate", `sla_breach→"Garnet" <garnet@desk.test>`, true, core.PriorityHigh},
+		{5 * time.Hour, "escalate", `sla_escalated→"Garnet" <garnet@desk.test>`, true, core.PriorityHigh},
 		{9 * time.Hour, "", "", true, core.PriorityHigh},
 	}
 	for _, st := range steps {
@@ -116,6 +117,77 @@ func TestLadderWarnBreachEscalate(t *testing.T) {
 	th, _ := s.ShowTicket(ctx, res.Ticket)
 	if th.Ticket.Assignee == nil || th.Ticket.Assignee.Email != "garnet@desk.test" {
 		t.Errorf("escalation did not reassign to Garnet: %v", th.Ticket.Assignee)
+	}
+}
+
+// Each ladder action's mail says what happened: how late to the second or
+// how long is left, which step fired, what an escalation changed from what
+// to what (and whom it took the ticket from), with the thread so far and a
+// reply token.
+func TestLadderMailsSayWhatHappened(t *testing.T) {
+	ctx := context.Background()
+	s := ladderStore(t, nil)
+	if _, err := coretest.Ingest(ctx, s, greg("sla-say@example.com"), t0); err != nil {
+		t.Fatal(err)
+	}
+	claimAll(t, s, t0)
+	at := func(d time.Duration) map[string]core.OutMail {
+		check(t, s, t0.Add(d))
+		out := map[string]core.OutMail{}
+		for _, m := range claimAll(t, s, t0.Add(d)) {
+			out[m.Template+"→"+m.Data.ToEmail] = m
+		}
+		return out
+	}
+	breach := at(time.Hour + 30*time.Second)[core.TemplateSLABreach+"→admin@desk.test"]
+	if breach.Data.Late != "30s" || breach.Data.Step != 1 || !strings.Contains(breach.Data.Thread, "trackpad") || breach.Data.ReplyToken == "" {
+		t.Errorf("first-response breach 30 s late: %+v", breach.Data)
+	}
+	warn := at(3 * time.Hour)[core.TemplateSLAWarning+"→admin@desk.test"]
+	if warn.Data.Left != "1h 0m 0s" || warn.Data.Late != "" || warn.Data.Step != 2 || warn.Data.Thread == "" {
+		t.Errorf("warning an hour ahead: %+v", warn.Data)
+	}
+	at(4 * time.Hour)
+	mails := at(5 * time.Hour)
+	esc, toGarnet := mails[core.TemplateSLAEscalated+"→admin@desk.test"], mails[core.TemplateSLAEscalated+"→garnet@desk.test"]
+	if toGarnet.ID == 0 || esc.ID == 0 {
+		t.Fatalf("escalation mails %v, want the admin (whom it was taken from) and Garnet", keys(mails))
+	}
+	want := []string{"priority: emergency → high", "assignee: taken from Ada Admin <admin@desk.test>, given to Garnet <garnet@desk.test>"}
+	if strings.Join(esc.Data.Changes, "|") != strings.Join(want, "|") || esc.Data.Late != "1h 0m 0s" ||
+		esc.Data.By != "SLA plan SEV-A, step 4 of its ladder" || esc.Data.Thread == "" {
+		t.Errorf("escalation says %+v, want changes %q", esc.Data, want)
+	}
+}
+
+func claimAll(t *testing.T, s *core.Store, at time.Time) []core.OutMail {
+	t.Helper()
+	mails, err := s.ClaimOutbox(context.Background(), 1000, time.Hour, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mails {
+		s.MarkSent(context.Background(), m, at)
+	}
+	return mails
+}
+
+func keys(m map[string]core.OutMail) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestLatenessToTheSecond(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 400 * time.Millisecond: "0s", 30 * time.Second: "30s", 90 * time.Second: "1m 30s",
+		time.Hour + 30*time.Second: "1h 0m 30s", 50*time.Hour + 7*time.Minute: "2d 2h 7m",
+	} {
+		if got := core.Lateness(d); got != want {
+			t.Errorf("Lateness(%v) = %q, want %q", d, got, want)
+		}
 	}
 }
 

@@ -43,6 +43,25 @@ func goldenMail(template string, change func(*core.MailData)) core.OutMail {
 	return m
 }
 
+// goldenVariants give a template the data its kind of mail has, where the
+// common data would not show what it says: each SLA ladder action.
+var goldenVariants = map[string]func(*core.MailData){
+	core.TemplateSLAWarning: func(d *core.MailData) {
+		d.Late, d.Left, d.Step, d.By = "", "1h 0m 0s", 2, "SLA plan SEV-A, step 2 of its ladder"
+		d.Thread = "Greg <greg@example.com>, 2026-03-02 08:00 UTC:\nMy trackpad does nothing."
+	},
+	core.TemplateSLABreach: func(d *core.MailData) {
+		d.Late, d.Step, d.By = "30s", 3, "SLA plan SEV-A, step 3 of its ladder"
+		d.Thread = "Greg <greg@example.com>, 2026-03-02 08:00 UTC:\nMy trackpad does nothing."
+	},
+	core.TemplateSLAEscalated: func(d *core.MailData) {
+		d.Late, d.Step, d.By = "1h 0m 30s", 4, "SLA plan SEV-A, step 4 of its ladder"
+		d.Priority, d.Team, d.Assignee = "high", "Level 1 Support", "Garnet <garnet@desk.test>"
+		d.Changes = []string{"priority: emergency → high", "assignee: taken from Ada Admin <admin@desk.test>, given to Garnet <garnet@desk.test>"}
+		d.Thread = "Greg <greg@example.com>, 2026-03-02 08:00 UTC:\nMy trackpad does nothing."
+	},
+}
+
 // TestGoldenMIME renders every template into a whole message and compares
 // it with testdata/NAME.eml (go test -update rewrites them).
 func TestGoldenMIME(t *testing.T) {
@@ -54,7 +73,7 @@ func TestGoldenMIME(t *testing.T) {
 	from := core.Address{Name: "Example Support", Email: "support@desk.test"}
 	for _, name := range core.Templates {
 		t.Run(name, func(t *testing.T) {
-			m := goldenMail(name, nil)
+			m := goldenMail(name, goldenVariants[name])
 			r, err := tpl.Render(name, m.Data)
 			if err != nil {
 				t.Fatal(err)
