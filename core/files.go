@@ -2,12 +2,8 @@ package core
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -105,34 +101,13 @@ func humanSize(n int64) string {
 
 // FileToken signs a download link to one attachment, valid until expires.
 func (s *Store) FileToken(attachmentID int64, expires time.Time) string {
-	body := fmt.Sprintf("%d-%d", attachmentID, expires.Unix())
-	return body + "-" + s.fileMAC(body)
+	return s.linkToken(fileLink, attachmentID, expires)
 }
 
 // ParseFileToken checks a download link; forged, altered and expired links
 // all fail alike.
 func (s *Store) ParseFileToken(token string, now time.Time) (int64, bool) {
-	i := strings.LastIndexByte(token, '-')
-	if i < 0 || len(s.secret) == 0 {
-		return 0, false
-	}
-	body, mac := token[:i], token[i+1:]
-	if !hmac.Equal([]byte(mac), []byte(s.fileMAC(body))) {
-		return 0, false
-	}
-	id, exp, ok := strings.Cut(body, "-")
-	n, err1 := strconv.ParseInt(id, 10, 64)
-	e, err2 := strconv.ParseInt(exp, 10, 64)
-	if !ok || err1 != nil || err2 != nil || now.Unix() > e {
-		return 0, false
-	}
-	return n, true
-}
-
-func (s *Store) fileMAC(body string) string {
-	m := hmac.New(sha256.New, s.secret)
-	m.Write([]byte("file-link:" + body))
-	return strings.ToLower(tokenEncoding.EncodeToString(m.Sum(nil)[:15]))
+	return s.parseLinkToken(fileLink, token, now)
 }
 
 // StoredFile is an attachment and the raw message that carries it.

@@ -77,6 +77,9 @@ type MailData struct {
 	// An agent's queue.
 	Tickets []QueueItem `json:",omitempty"`
 	Morning bool        `json:",omitempty"`
+
+	// The weekly report.
+	Report *ReportMail `json:",omitempty"`
 }
 
 // FileLink is a customer's file in agents' mail: attached, or linked when

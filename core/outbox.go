@@ -40,6 +40,7 @@ const (
 	TemplateQueue              = "queue"
 	TemplateOAuthFailure       = "oauth_failure"
 	TemplateSLAEscalated       = "sla_escalated"
+	TemplateReport             = "report"
 )
 
 // Templates lists every template name; mailout checks its set against it.
@@ -49,6 +50,7 @@ var Templates = []string{
 	TemplateQuarantineAlert, TemplateStallAlert, TemplateNote, TemplateDeliveryFailed, TemplateSenderFlood,
 	TemplateSMTPOutage, TemplateSpamDigest, TemplateRateLimited, TemplateUnverified,
 	TemplateMerged, TemplateQueue, TemplateOAuthFailure, TemplateSLAEscalated,
+	TemplateReport,
 }
 
 // outMail is a mail about to be queued in the outbox.

@@ -96,6 +96,7 @@ type ReportBreach struct {
 	At      time.Time `json:"at"`
 	Step    string    `json:"step"`
 	Late    string    `json:"late,omitempty"`
+	URL     string    `json:"url,omitempty"` // its status page, where served
 }
 
 // OpenTicket is an open ticket among the oldest.
@@ -105,6 +106,7 @@ type OpenTicket struct {
 	Status   Status    `json:"status"`
 	Created  time.Time `json:"created"`
 	Assignee string    `json:"assignee,omitempty"`
+	URL      string    `json:"url,omitempty"` // its status page, where served
 }
 
 // reportEvents are the entries the figures are made of.
@@ -452,7 +454,7 @@ func agentLoad(ctx context.Context, tx pgx.Tx, o ReportOptions) ([]AgentLoad, er
 // oldestOpen lists the n oldest open or pending tickets.
 func oldestOpen(ctx context.Context, tx pgx.Tx, n int) ([]OpenTicket, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT t.number, t.subject, t.status, t.created_at, coalesce(a.email, '')
+		SELECT t.number, t.subject, t.status, t.created_at, coalesce(a.email, ''), ''
 		FROM tickets t LEFT JOIN agents a ON a.id = t.assignee_id
 		WHERE t.status IN ('open', 'pending') ORDER BY t.created_at LIMIT $1`, n)
 	if err != nil {

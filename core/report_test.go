@@ -165,3 +165,41 @@ func TestReportByTeam(t *testing.T) {
 }
 
 func equal(a, b any) bool { return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b) }
+
+// The weekly report goes to the admins once a day however many daemons
+// run, with the week by plan, its totals and the week before.
+func TestWeeklyReportMailedOnce(t *testing.T) {
+	s := reportHistory(t)
+	ctx := context.Background()
+	end := t0.Add(-9*time.Hour + 7*24*time.Hour)
+	other := coretest.OpenSame(t, s)
+	claimAll(t, s, end)
+	for _, st := range []*core.Store{s, other, s} {
+		if _, err := st.SendWeeklyReport(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var reports []core.OutMail
+	for _, m := range claimAll(t, s, end) {
+		if m.Template == core.TemplateReport {
+			reports = append(reports, m)
+		}
+	}
+	if len(reports) != 1 || reports[0].Data.ToEmail != "admin@desk.test" {
+		t.Fatalf("%d report mails, want one to the admin", len(reports))
+	}
+	r := reports[0].Data.Report
+	if r == nil || len(r.Week.Groups) != 2 || r.Total.Opened != 3 || r.Total.Resolved != 2 || r.Previous.Opened != 0 {
+		t.Fatalf("report mail data %+v", r)
+	}
+	trends := map[string]core.Trend{}
+	for _, tr := range r.Trends() {
+		trends[tr.Name] = tr
+	}
+	if tr := trends["Tickets opened"]; tr.Now != "3" || tr.Before != "0" || tr.Change != "+3" {
+		t.Errorf("opened trend %+v", tr)
+	}
+	if tr := trends["First response, median"]; tr.Now != "2h 0m 0s" || tr.Change != "-" {
+		t.Errorf("first response trend %+v (3 answers: 30m, 2h, 2h; none the week before)", tr)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
 	"helpdesk/core"
@@ -86,11 +87,65 @@ func Build(m core.OutMail, r Rendered, from core.Address, domain string, now tim
 	h.Set("X-Auto-Response-Suppress", "All")
 	h.Set(core.LoopHeader, domain)
 
+	if m.Data.Report != nil {
+		// The report's charts, which its HTML shows by cid:NAME.
+		charts, err := ReportCharts(m.Data.Report)
+		if err != nil {
+			return nil, Envelope{}, err
+		}
+		raw, err := writeRelated(h, r, charts)
+		return raw, env, err
+	}
 	raw, err := writeMessage(h, r, attachmentsOf(m))
 	if err != nil {
 		return nil, Envelope{}, err
 	}
 	return raw, env, nil
+}
+
+// writeRelated writes the text and HTML as multipart/alternative inside a
+// multipart/related that also holds the images the HTML shows (RFC 2387),
+// so mail clients show the charts without fetching anything.
+func writeRelated(h mail.Header, r Rendered, images []Chart) ([]byte, error) {
+	var buf bytes.Buffer
+	h.SetContentType("multipart/related", map[string]string{"type": "multipart/alternative"})
+	w, err := message.CreateWriter(&buf, h.Header)
+	if err != nil {
+		return nil, fmt.Errorf("create message: %w", err)
+	}
+	var ah message.Header
+	ah.SetContentType("multipart/alternative", nil)
+	aw, err := w.CreatePart(ah)
+	if err != nil {
+		return nil, fmt.Errorf("create message text: %w", err)
+	}
+	if err := writeBodies(func(ih mail.InlineHeader) (io.WriteCloser, error) { return aw.CreatePart(ih.Header) }, r); err != nil {
+		return nil, err
+	}
+	if err := aw.Close(); err != nil {
+		return nil, fmt.Errorf("finish message text: %w", err)
+	}
+	for _, img := range images {
+		var ih message.Header
+		ih.SetContentType("image/png", map[string]string{"name": img.Name})
+		ih.Set("Content-Transfer-Encoding", "base64")
+		ih.Set("Content-ID", "<"+img.Name+">")
+		ih.SetContentDisposition("inline", map[string]string{"filename": img.Name})
+		iw, err := w.CreatePart(ih)
+		if err != nil {
+			return nil, fmt.Errorf("add chart %s: %w", img.Name, err)
+		}
+		if _, err := iw.Write(img.PNG); err != nil {
+			return nil, fmt.Errorf("add chart %s: %w", img.Name, err)
+		}
+		if err := iw.Close(); err != nil {
+			return nil, fmt.Errorf("add chart %s: %w", img.Name, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("finish message: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 // attachmentsOf is what a mail carries besides its text.
@@ -168,11 +223,19 @@ func writeAttachment(w *mail.Writer, ah mail.AttachmentHeader, data []byte) erro
 
 // writeAlternative writes the text and HTML bodies as multipart/alternative.
 func writeAlternative(alt *mail.InlineWriter, r Rendered) error {
+	if err := writeBodies(func(h mail.InlineHeader) (io.WriteCloser, error) { return alt.CreatePart(h) }, r); err != nil {
+		return err
+	}
+	return alt.Close()
+}
+
+// writeBodies writes the text and the HTML body, each a part of its own.
+func writeBodies(create func(mail.InlineHeader) (io.WriteCloser, error), r Rendered) error {
 	for _, part := range []struct{ typ, body string }{{"text/plain", r.Text}, {"text/html", r.HTML}} {
 		var ph mail.InlineHeader
 		ph.SetContentType(part.typ, map[string]string{"charset": "utf-8"})
 		ph.Set("Content-Transfer-Encoding", "quoted-printable")
-		pw, err := alt.CreatePart(ph)
+		pw, err := create(ph)
 		if err != nil {
 			return err
 		}
@@ -183,7 +246,7 @@ func writeAlternative(alt *mail.InlineWriter, r Rendered) error {
 			return err
 		}
 	}
-	return alt.Close()
+	return nil
 }
 
 func normaliseNewlines(s string) string {

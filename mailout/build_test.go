@@ -3,6 +3,10 @@ package mailout
 import (
 	"bytes"
 	"flag"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
 	"helpdesk/core"
@@ -54,6 +59,7 @@ var goldenVariants = map[string]func(*core.MailData){
 		d.Late, d.Step, d.By = "30s", 3, "SLA plan SEV-A, step 3 of its ladder"
 		d.Thread = "Greg <greg@example.com>, 2026-03-02 08:00 UTC:\nMy trackpad does nothing."
 	},
+	core.TemplateReport: func(d *core.MailData) { d.Report = goldenReport() },
 	core.TemplateSLAEscalated: func(d *core.MailData) {
 		d.Late, d.Step, d.By = "1h 0m 30s", 4, "SLA plan SEV-A, step 4 of its ladder"
 		d.Priority, d.Team, d.Assignee = "high", "Level 1 Support", "Garnet <garnet@desk.test>"
@@ -61,6 +67,39 @@ var goldenVariants = map[string]func(*core.MailData){
 		d.Thread = "Greg <greg@example.com>, 2026-03-02 08:00 UTC:\nMy trackpad does nothing."
 	},
 }
+
+// goldenReport is a week with two plans, a backlog, a breach and links.
+func goldenReport() *core.ReportMail {
+	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	week := &core.Report{From: from, To: from.AddDate(0, 0, 7), By: core.ByPlan,
+		Groups: []core.ReportGroup{
+			{Key: "SEV-A", Opened: 2, Resolved: 1, Reopened: 1, ReopenRate: 1,
+				FirstResponse: core.Timing{Count: 2, Median: 30 * time.Minute, P90: 2 * time.Hour, WithinTarget: 50, Targeted: 2},
+				Resolution:    core.Timing{Count: 1, Median: 4 * time.Hour, P90: 4 * time.Hour, WithinTarget: 100, Targeted: 1},
+				Breaches:      map[string]int{"2: breach first_response": 1}},
+			{Key: "SEV-B", Opened: 1, Resolved: 1,
+				FirstResponse: core.Timing{Count: 1, Median: 2 * time.Hour, P90: 2 * time.Hour, WithinTarget: 100, Targeted: 1},
+				Resolution:    core.Timing{Count: 1, Median: 9 * time.Hour, P90: 9 * time.Hour, WithinTarget: 100, Targeted: 1}},
+		},
+		Backlog: []core.BacklogCount{{Status: core.StatusOpen, Age: "3-7d", Count: 1}, {Status: core.StatusPending, Age: "<1d", Count: 2}},
+		Load:    []core.AgentLoad{{Agent: core.Address{Name: "Garnet", Email: "garnet@desk.test"}, Open: 1, Replied: 3}},
+		Breaches: []core.ReportBreach{{Number: 1003, Subject: "Ticket c", At: from.Add(11*time.Hour + 30*time.Minute),
+			Step: "2: breach first_response", Late: "30m 0s", URL: "https://help.desk.test/status/1003-x-y"}},
+		Oldest: []core.OpenTicket{{Number: 1003, Subject: "Ticket c", Status: core.StatusOpen, Created: from.Add(10 * time.Hour),
+			Assignee: "garnet@desk.test", URL: "https://help.desk.test/status/1003-x-y"}},
+	}
+	return &core.ReportMail{Week: week,
+		Total: core.ReportGroup{Opened: 3, Resolved: 2, Reopened: 1,
+			FirstResponse: core.Timing{Count: 3, Median: 2 * time.Hour, P90: 2 * time.Hour, WithinTarget: 66.7, Targeted: 3},
+			Resolution:    core.Timing{Count: 2, Median: 4 * time.Hour, P90: 9 * time.Hour, WithinTarget: 100, Targeted: 2},
+			Breaches:      map[string]int{"2: breach first_response": 1}},
+		Previous: core.ReportGroup{Opened: 1, FirstResponse: core.Timing{Count: 1, Median: 3 * time.Hour, P90: 3 * time.Hour, WithinTarget: 0, Targeted: 1}},
+		DashboardURL: "https://help.desk.test/report/1773014400-1775606400-abc"}
+}
+
+// pngRE stands for the charts' bytes in golden files: the picture is
+// checked by TestReportMailCharts, the text around it here.
+var pngRE = regexp.MustCompile(`(?s)(Content-Type: image/png[^\r]*\r\n(?:[^\r]+\r\n)*\r\n)[A-Za-z0-9+/=\r\n]+?(\r\n--)`)
 
 // TestGoldenMIME renders every template into a whole message and compares
 // it with testdata/NAME.eml (go test -update rewrites them).
@@ -83,6 +122,7 @@ func TestGoldenMIME(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := boundaryRE.ReplaceAll(raw, []byte("BOUNDARY"))
+			got = pngRE.ReplaceAll(got, []byte("${1}PNG${2}"))
 			path := filepath.Join("testdata", name+".eml")
 			if *update {
 				if err := os.WriteFile(path, got, 0o644); err != nil {
@@ -174,5 +214,61 @@ func TestLoadTemplatesOverrideAndCompleteness(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "note.txt.tmpl"), []byte(`no subject here`), 0o644)
 	if _, err := LoadTemplates(dir); err == nil || !strings.Contains(err.Error(), "subject") {
 		t.Errorf("a template without a subject was accepted: %v", err)
+	}
+}
+
+// The report mail carries its charts inline: PNGs of the stated size, each
+// with the Content-ID its HTML refers to.
+func TestReportMailCharts(t *testing.T) {
+	tpl, err := LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := goldenMail(core.TemplateReport, func(d *core.MailData) { d.Report = goldenReport() })
+	r, err := tpl.Render(core.TemplateReport, m.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _, err := Build(m, r, core.Address{Name: "Support", Email: "support@desk.test"}, "desk.test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := message.Read(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := map[string]image.Config{}
+	var html string
+	err = msg.Walk(func(path []int, e *message.Entity, err error) error {
+		if err != nil {
+			return err
+		}
+		typ, _, _ := e.Header.ContentType()
+		switch typ {
+		case "text/html":
+			body, _ := io.ReadAll(e.Body)
+			html = string(body)
+		case "image/png":
+			cfg, err := png.DecodeConfig(e.Body)
+			if err != nil {
+				return fmt.Errorf("chart %s does not decode: %w", e.Header.Get("Content-Id"), err)
+			}
+			images[strings.Trim(e.Header.Get("Content-Id"), "<>")] = cfg
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(images) != 2 {
+		t.Fatalf("charts %v, want 2", images)
+	}
+	for cid, cfg := range images {
+		if cfg.Width != ChartWidth || cfg.Height != ChartHeight {
+			t.Errorf("%s is %dx%d, want %dx%d", cid, cfg.Width, cfg.Height, ChartWidth, ChartHeight)
+		}
+		if !strings.Contains(html, `src="cid:`+cid+`"`) {
+			t.Errorf("the HTML does not show %s", cid)
+		}
 	}
 }
