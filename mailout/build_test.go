@@ -93,7 +93,7 @@ func goldenReport() *core.ReportMail {
 			FirstResponse: core.Timing{Count: 3, Median: 2 * time.Hour, P90: 2 * time.Hour, WithinTarget: 66.7, Targeted: 3},
 			Resolution:    core.Timing{Count: 2, Median: 4 * time.Hour, P90: 9 * time.Hour, WithinTarget: 100, Targeted: 2},
 			Breaches:      map[string]int{"2: breach first_response": 1}},
-		Previous: core.ReportGroup{Opened: 1, FirstResponse: core.Timing{Count: 1, Median: 3 * time.Hour, P90: 3 * time.Hour, WithinTarget: 0, Targeted: 1}},
+		Previous:     core.ReportGroup{Opened: 1, FirstResponse: core.Timing{Count: 1, Median: 3 * time.Hour, P90: 3 * time.Hour, WithinTarget: 0, Targeted: 1}},
 		DashboardURL: "https://help.desk.test/report/1773014400-1775606400-abc"}
 }
 
