@@ -203,3 +203,23 @@ func TestWeeklyReportMailedOnce(t *testing.T) {
 		t.Errorf("first response trend %+v (3 answers: 30m, 2h, 2h; none the week before)", tr)
 	}
 }
+
+// A dashboard link opens its own week until it expires; forged links, other
+// kinds of link and expired ones do not.
+func TestReportLinks(t *testing.T) {
+	s := coretest.NewStore(t)
+	end := t0.Add(7 * 24 * time.Hour)
+	tok := s.ReportToken(end, end.Add(time.Hour))
+	if got, ok := s.ParseReportToken(tok, end); !ok || !got.Equal(end) {
+		t.Errorf("valid link: %v %v", got, ok)
+	}
+	if _, ok := s.ParseReportToken(tok, end.Add(2*time.Hour)); ok {
+		t.Error("an expired link opened")
+	}
+	if _, ok := s.ParseReportToken(tok[:len(tok)-2]+"zz", end); ok {
+		t.Error("a forged link opened")
+	}
+	if _, ok := s.ParseReportToken(s.StatusToken(end.Unix(), end.Add(time.Hour)), end); ok {
+		t.Error("a status link opened the dashboard")
+	}
+}

@@ -212,6 +212,10 @@ type SLAConfig struct {
 	// spec (CRON_TZ=… allowed); put it inside your business hours. "off"
 	// sends none; default "30 8 * * 1-5".
 	QueueDigest string `toml:"queue_digest"`
+	// Report is when the admins get the weekly report of the last seven
+	// days, a cron spec (CRON_TZ=… allowed); "off" sends none; default
+	// "0 8 * * 1", Monday 08:00.
+	Report string `toml:"report"`
 }
 
 // AgentConfig is a member of staff.
@@ -413,6 +417,9 @@ func (c *Config) defaults() {
 	}
 	if c.StatusURL == "" && c.HTTPAddr != "" {
 		c.StatusURL = "http://" + c.HTTPAddr
+	}
+	if c.SLA.Report == "" {
+		c.SLA.Report = "0 8 * * 1"
 	}
 	if c.SLA.QueueDigest == "" {
 		c.SLA.QueueDigest = "30 8 * * 1-5"

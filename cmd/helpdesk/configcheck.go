@@ -321,8 +321,8 @@ func (c *Config) validateGeneral() error {
 		return fmt.Errorf("%s: the file is empty; start from helpdesk.example.toml", c.path)
 	}
 	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-	for key, spec := range map[string]string{"sla.schedule": c.SLA.Schedule, "sla.queue_digest": c.SLA.QueueDigest} {
-		if spec == "off" && key == "sla.queue_digest" {
+	for key, spec := range map[string]string{"sla.schedule": c.SLA.Schedule, "sla.queue_digest": c.SLA.QueueDigest, "sla.report": c.SLA.Report} {
+		if spec == "off" && key != "sla.schedule" {
 			continue
 		}
 		if _, err := parser.Parse(spec); err != nil {

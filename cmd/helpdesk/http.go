@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"html/template"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -161,7 +163,7 @@ func (h *health) stallChanges(after time.Duration, now time.Time) []stallChange 
 }
 
 // httpServer serves /healthz, /readyz, /metrics and the customers' status pages.
-func httpServer(addr string, db *core.Store, h *health, m *metrics, sender *mailout.Sender, stallAfter time.Duration, log *slog.Logger) *http.Server {
+func httpServer(addr string, db *core.Store, h *health, m *metrics, sender *mailout.Sender, stallAfter time.Duration, tpl *mailout.Templates, log *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -189,7 +191,55 @@ func httpServer(addr string, db *core.Store, h *health, m *metrics, sender *mail
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /status/{token}", func(w http.ResponseWriter, r *http.Request) { statusPage(w, r, db, log) })
 	mux.HandleFunc("GET /file/{token}", func(w http.ResponseWriter, r *http.Request) { fileDownload(w, r, db, log) })
+	mux.HandleFunc("GET /report/{token}", func(w http.ResponseWriter, r *http.Request) { dashboard(w, r, db, tpl, log) })
 	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+}
+
+// dashboard shows the weekly report a signed link in the report mail names:
+// the mail's own HTML, with its charts as inline images. No scripts, no
+// accounts; the link expires.
+func dashboard(w http.ResponseWriter, r *http.Request, db *core.Store, tpl *mailout.Templates, log *slog.Logger) {
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	end, ok := db.ParseReportToken(r.PathValue("token"), time.Now())
+	if !ok {
+		http.Error(w, "This link is not valid, or has expired. `helpdesk report` shows the figures at any time.", http.StatusForbidden)
+		return
+	}
+	page, err := dashboardHTML(r.Context(), db, tpl, end)
+	if err != nil {
+		log.Error("dashboard", "week_end", end, "err", err)
+		http.Error(w, "The dashboard is unavailable right now.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := templates.DashboardPage.Execute(w, page); err != nil {
+		log.Error("render dashboard", "err", err)
+	}
+}
+
+// dashboardHTML is the report mail's HTML for the week ending at end, its
+// cid: chart references replaced by the charts as data: URLs.
+func dashboardHTML(ctx context.Context, db *core.Store, tpl *mailout.Templates, end time.Time) (template.HTML, error) {
+	m, err := db.WeeklyReport(ctx, end)
+	if err != nil {
+		return "", err
+	}
+	m.DashboardURL = "" // this is it
+	rendered, err := tpl.Render(core.TemplateReport, core.MailData{Report: m})
+	if err != nil {
+		return "", err
+	}
+	charts, err := mailout.ReportCharts(m)
+	if err != nil {
+		return "", err
+	}
+	body := rendered.HTML
+	for _, c := range charts {
+		body = strings.ReplaceAll(body, `src="cid:`+c.Name+`"`, `src="data:image/png;base64,`+base64.StdEncoding.EncodeToString(c.PNG)+`"`)
+	}
+	// Rendered by html/template from the report's figures: already escaped.
+	return template.HTML(body), nil
 }
 
 func statusPage(w http.ResponseWriter, r *http.Request, db *core.Store, log *slog.Logger) {

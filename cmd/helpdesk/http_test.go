@@ -136,12 +136,17 @@ func TestStatusPageShowsNoInternalNoteAndRefusesForgery(t *testing.T) {
 	if resp, err := http.Get(other); err != nil || resp.StatusCode != 403 {
 		t.Errorf("link altered to another ticket: %v %v, want 403", resp.StatusCode, err)
 	}
-	screenshot(t, link)
+	dom := screenshot(t, link, "status-page.png")
+	if !strings.Contains(dom, "Device Manager") || strings.Contains(dom, "SECRET-RECALL-42") {
+		t.Errorf("rendered page wrong:\n%s", dom)
+	}
 }
 
 // screenshot renders the page in headless Chromium, as a customer's browser
 // would, saves a PNG among the test's artifacts, and checks the rendered DOM.
-func screenshot(t *testing.T, url string) {
+// screenshot renders url in headless Chromium into the test's output
+// directory as name, and returns the DOM Chromium built.
+func screenshot(t *testing.T, url, name string) string {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		if coretest.Required() {
@@ -154,7 +159,7 @@ func screenshot(t *testing.T, url string) {
 		dir = t.TempDir()
 	}
 	os.MkdirAll(dir, 0o755)
-	png := filepath.Join(dir, "status-page.png")
+	png := filepath.Join(dir, name)
 	flags := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir=" + t.TempDir(), "--window-size=900,900"}
@@ -168,10 +173,8 @@ func screenshot(t *testing.T, url string) {
 	if err != nil {
 		t.Fatalf("chromium dump-dom: %v", err)
 	}
-	if !strings.Contains(string(dom), "Device Manager") || strings.Contains(string(dom), "SECRET-RECALL-42") {
-		t.Errorf("rendered page wrong:\n%s", dom)
-	}
-	t.Logf("status page screenshot: %s", png)
+	t.Logf("screenshot: %s", png)
+	return string(dom)
 }
 
 func TestStallAlertOnceAndReadyzFails(t *testing.T) {
@@ -259,5 +262,59 @@ func TestFailedStallAlertIsRetried(t *testing.T) {
 	}
 	if len(mails) != 1 || mails[0].Template != core.TemplateStallAlert {
 		t.Fatalf("after the database came back: %d mails, want one stall alert", len(mails))
+	}
+}
+
+var dashboardLinkRE = regexp.MustCompile(`http://[^\s"]+/report/[a-z0-9-]+`)
+
+// The weekly report reaches the admin by mail with a dashboard link; the
+// page shows the same figures and charts in Chromium, with no script, and
+// refuses forged or altered links.
+func TestWeeklyReportMailAndDashboard(t *testing.T) {
+	r := newRig(t)
+	r.seen = map[string]bool{}
+	cfg, _ := os.ReadFile(r.config)
+	// The first report of the day is the only one: the ticket is in before it.
+	os.WriteFile(r.config, append(cfg, []byte("\n[sla]\nreport = \"@every 5s\"\n")...), 0o600)
+	c := r.urgent.Dial(t)
+	r.urgent.Append(t, c, "INBOX", customerMail("Greg <greg@example.com>", "emergency@desk.test", "Trackpad dead", "g-rep@example.com",
+		"My trackpad does nothing."))
+	r.start()
+	waitHTTP(t, r)
+	r.waitTickets(1)
+	report := r.waitSent("admin@desk.test", "Support report")
+	if !strings.Contains(report.body, "Tickets opened") || !strings.Contains(report.body, "SEV-A") {
+		t.Fatalf("report mail text:\n%s", report.body)
+	}
+	link := dashboardLinkRE.FindString(report.body)
+	if link == "" {
+		t.Fatalf("the report mail has no dashboard link:\n%s", report.body)
+	}
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "Trackpad dead") ||
+		strings.Count(string(page), `src="data:image/png;base64,`) != 2 || strings.Contains(string(page), "<script") {
+		t.Fatalf("dashboard %d:\n%.2000s", resp.StatusCode, page)
+	}
+	forged := link[:len(link)-3] + "aaa"
+	if resp, err := http.Get(forged); err != nil || resp.StatusCode != 403 {
+		t.Errorf("forged link: %v %v, want 403", resp.StatusCode, err)
+	}
+	i := strings.LastIndex(link, "/report/") + len("/report/")
+	digit := "1"
+	if link[i] == '1' {
+		digit = "2"
+	}
+	altered := link[:i] + digit + link[i+1:] // another week, same signature
+	if resp, err := http.Get(altered); err != nil || resp.StatusCode != 403 {
+		t.Errorf("altered link: %v %v, want 403", resp.StatusCode, err)
+	}
+	dom := screenshot(t, link, "dashboard.png")
+	if !strings.Contains(dom, "Tickets opened") || !strings.Contains(dom, "Oldest open tickets") {
+		t.Errorf("dashboard as rendered:\n%.3000s", dom)
 	}
 }

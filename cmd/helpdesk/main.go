@@ -67,6 +67,7 @@ Usage:
   helpdesk ticket reply N --as AGENT < response
   helpdesk ticket note N TEXT --as AGENT
   helpdesk agent list [--json]
+  helpdesk report [--from D] [--to D] [--by plan|topic|team|agent] [--json|--csv]   how support did (default: the last 7 days)
   helpdesk explain FILE.eml [--mailbox NAME] [--json]   dry run: how intake would take a message
   helpdesk auth login|logout (--mailbox NAME | --smtp) [--port N]   OAuth2 sign-in (Microsoft 365, Google)
   helpdesk import --mailbox NAME                ingest a mailbox's backlog without acknowledging it
@@ -153,6 +154,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdAgent(ctx, rest, stdout, stderr)
 	case "auth":
 		return cmdAuth(ctx, rest, stdout, stderr)
+	case "report":
+		return cmdReport(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "helpdesk %s (schema %d)\n", buildVersion(), core.SchemaVersion())
 		return nil

@@ -93,7 +93,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}()
 	}
 	if cfg.HTTPAddr != "" {
-		srv := httpServer(cfg.HTTPAddr, db.Store, h, m, sender, cfg.StallAfter, log.With("worker", "http"))
+		tpl, err := mailout.LoadTemplates(cfg.TemplatesDir)
+		if err != nil {
+			return fmt.Errorf("load templates: %w", err)
+		}
+		srv := httpServer(cfg.HTTPAddr, db.Store, h, m, sender, cfg.StallAfter, tpl, log.With("worker", "http"))
 		addr, err := listen(srv, log)
 		if err != nil {
 			return &exitError{78, err}
@@ -170,6 +174,17 @@ func scheduleJobs(ctx context.Context, cfg *Config, db *database, m *metrics, lo
 			}
 		}); err != nil {
 			return nil, fmt.Errorf("schedule retention purge: %w", err)
+		}
+	}
+	if cfg.SLA.Report != "off" {
+		if _, err := checker.AddFunc(cfg.SLA.Report, func() {
+			if sent, err := db.SendWeeklyReport(ctx, time.Now()); err != nil {
+				log.Error("weekly report", "err", err)
+			} else if sent {
+				log.Info("weekly report mailed to the admins")
+			}
+		}); err != nil {
+			return nil, &exitError{78, fmt.Errorf("sla.report %q: %w", cfg.SLA.Report, err)}
 		}
 	}
 	if cfg.SLA.QueueDigest != "off" {
