@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"html/template"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"mime"
 	"net"
