@@ -26,3 +26,13 @@ func (s *Store) ListTicketsPlan(ctx context.Context, f TicketFilter) (string, er
 	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	return strings.Join(lines, "\n"), err
 }
+
+// ReportPlan is EXPLAIN of the query that finds a report's tickets.
+func (s *Store) ReportPlan(ctx context.Context, o ReportOptions) (string, error) {
+	rows, err := s.pool.Query(ctx, `EXPLAIN `+reportTicketsQuery, o.From, o.To)
+	if err != nil {
+		return "", err
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return strings.Join(lines, "\n"), err
+}

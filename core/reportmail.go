@@ -70,9 +70,6 @@ func (s *Store) SendWeeklyReport(ctx context.Context, now time.Time) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	if len(m.Week.Breaches) > reportBreachesInMail {
-		m.Week.Breaches = m.Week.Breaches[len(m.Week.Breaches)-reportBreachesInMail:]
-	}
 	sent := false
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO daily_jobs (name, day) VALUES ('weekly_report', $1) ON CONFLICT DO NOTHING`,
@@ -88,10 +85,6 @@ func (s *Store) SendWeeklyReport(ctx context.Context, now time.Time) (bool, erro
 	})
 	return sent, err
 }
-
-// reportBreachesInMail caps the breaches a report mail lists (the latest);
-// the dashboard and `helpdesk report` have them all.
-const reportBreachesInMail = 50
 
 // Trend is one headline figure in this period and the one before.
 type Trend struct {
