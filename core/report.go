@@ -173,7 +173,7 @@ const reportTicketsQuery = `
 		-- joined against all of them.
 		WHERE t.id = ANY (ARRAY(
 			SELECT id FROM tickets WHERE created_at >= $1 AND created_at < $2
-			UNION SELECT e.ticket_id FROM entries e WHERE e.created_at >= $1 AND e.created_at < $2 AND `+reportEvents+`))
+			UNION SELECT e.ticket_id FROM entries e WHERE e.created_at >= $1 AND e.created_at < $2 AND ` + reportEvents + `))
 		ORDER BY t.id`
 
 // reportTickets loads the tickets opened in the period or with an event
