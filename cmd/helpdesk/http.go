@@ -195,12 +195,19 @@ func httpServer(addr string, db *core.Store, h *health, m *metrics, sender *mail
 	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }
 
+// lockDown sets what every page behind a signed link needs: a content
+// security policy (no scripts, nothing fetched) and no Referer, which would
+// carry the link's token to another site.
+func lockDown(w http.ResponseWriter, csp string) {
+	w.Header().Set("Content-Security-Policy", csp)
+	w.Header().Set("Referrer-Policy", "no-referrer")
+}
+
 // dashboard shows the weekly report a signed link in the report mail names:
 // the mail's own HTML, with its charts as inline images. No scripts, no
 // accounts; the link expires.
 func dashboard(w http.ResponseWriter, r *http.Request, db *core.Store, tpl *mailout.Templates, log *slog.Logger) {
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	lockDown(w, "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
 	end, ok := db.ParseReportToken(r.PathValue("token"), time.Now())
 	if !ok {
 		http.Error(w, "This link is not valid, or has expired. `helpdesk report` shows the figures at any time.", http.StatusForbidden)
@@ -243,8 +250,7 @@ func dashboardHTML(ctx context.Context, db *core.Store, tpl *mailout.Templates, 
 }
 
 func statusPage(w http.ResponseWriter, r *http.Request, db *core.Store, log *slog.Logger) {
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	lockDown(w, "default-src 'none'; style-src 'unsafe-inline'")
 	number, ok := db.ParseStatusToken(r.PathValue("token"), time.Now())
 	if !ok {
 		http.Error(w, "This link is not valid, or has expired. Reply to any of our mails about your ticket to get a fresh one.", http.StatusForbidden)
@@ -301,8 +307,7 @@ func listen(srv *http.Server, log *slog.Logger) (string, error) {
 // fileDownload serves a customer's file to an agent through the signed,
 // expiring link their mail carried when the file was too large to attach.
 func fileDownload(w http.ResponseWriter, r *http.Request, db *core.Store, log *slog.Logger) {
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	lockDown(w, "default-src 'none'; sandbox")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	id, ok := db.ParseFileToken(r.PathValue("token"), time.Now())
 	if !ok {
