@@ -1,7 +1,6 @@
 package mailout
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -44,6 +43,11 @@ type conn struct {
 	cfg  SMTPConfig
 	c    *smtp.Client
 	used time.Time
+	// open: a transaction was started and not completed (a refusal or an
+	// error mid-way), so the next one must begin with RSET. After a
+	// completed DATA the server has reset itself (RFC 5321 4.1.1.4), and
+	// an RSET would only cost a round trip per mail.
+	open bool
 }
 
 func (k *conn) dial() error {
@@ -151,27 +155,106 @@ func (k *conn) send(from string, to []string, msg []byte) error {
 	if k.c != nil && time.Since(k.used) > 30*time.Second {
 		k.close()
 	}
+	reused := k.c != nil
+	if err := k.ready(); err != nil {
+		return err
+	}
+	err := k.transaction(from, to, msg)
+	var stale *staleConnError
+	if reused && errors.As(err, &stale) {
+		// The server closed the idle connection before our first command:
+		// nothing was sent, so one fresh connection may try again.
+		if err := k.ready(); err != nil {
+			return err
+		}
+		err = k.transaction(from, to, msg)
+	}
+	return err
+}
+
+// ready makes sure there is a connection able to start a transaction.
+func (k *conn) ready() error {
+	if k.c != nil && k.open {
+		if err := k.c.Reset(); err != nil {
+			k.close()
+		}
+		k.open = false
+	}
 	if k.c == nil {
 		if err := k.dial(); err != nil {
 			return &setupError{err}
 		}
-	} else if err := k.c.Reset(); err != nil {
-		k.close()
-		if err := k.dial(); err != nil {
-			return &setupError{err}
-		}
 	}
-	k.used = time.Now()
-	err := k.c.SendMail(from, to, bytes.NewReader(msg))
-	var smtpErr *smtp.SMTPError
-	if err != nil && !errors.As(err, &smtpErr) {
-		// A network error leaves the session in an unknown state.
+	return nil
+}
+
+// staleConnError is a connection that failed at the first command of a
+// transaction, before any of the mail went out.
+type staleConnError struct{ err error }
+
+func (e *staleConnError) Error() string { return e.err.Error() }
+func (e *staleConnError) Unwrap() error { return e.err }
+
+// transaction runs MAIL, RCPT and DATA. A network error closes the
+// connection, whose state is then unknown.
+func (k *conn) transaction(from string, to []string, msg []byte) error {
+	k.used, k.open = time.Now(), true
+	var opts *smtp.MailOptions
+	if !isASCII(from) || !isASCII(strings.Join(to, "")) {
+		opts = &smtp.MailOptions{UTF8: true}
+	}
+	if err := k.c.Mail(from, opts); err != nil {
+		if !isReply(err) {
+			k.close()
+			return &staleConnError{err}
+		}
+		return err
+	}
+	err := k.data(to, msg)
+	if err == nil {
+		k.open = false
+		return nil
+	}
+	if !isReply(err) {
 		k.close()
 	}
 	return err
 }
 
+func (k *conn) data(to []string, msg []byte) error {
+	for _, rcpt := range to {
+		if err := k.c.Rcpt(rcpt, nil); err != nil {
+			return err
+		}
+	}
+	w, err := k.c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// isReply reports an error that is the server's answer, after which the
+// session goes on; anything else leaves it in an unknown state.
+func isReply(err error) bool {
+	var smtpErr *smtp.SMTPError
+	return errors.As(err, &smtpErr)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 func (k *conn) close() {
+	k.open = false
 	if k.c != nil {
 		k.c.Quit()
 		k.c.Close()

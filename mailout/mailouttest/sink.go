@@ -49,6 +49,7 @@ type Sink struct {
 	mails   []Mail
 	replies []error            // answered to DATA in order before accepting, one per message
 	byRcpt  map[string][]error // the same, only for messages to one recipient
+	unknown map[string]bool    // recipients refused at RCPT, as a server that knows its users
 	srv     *smtp.Server
 	arrived chan struct{}
 	// user and password, when set, are required through AUTH PLAIN.
@@ -159,6 +160,17 @@ func (s *Sink) FailRcpt(rcpt string, errs ...error) {
 	s.byRcpt[rcpt] = append(s.byRcpt[rcpt], errs...)
 }
 
+// RefuseRcpt makes the sink answer RCPT for rcpt with 550 at once, as a
+// server refusing an unknown user does (FailRcpt answers at DATA).
+func (s *Sink) RefuseRcpt(rcpt string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unknown == nil {
+		s.unknown = map[string]bool{}
+	}
+	s.unknown[rcpt] = true
+}
+
 // TempFail is a 451 reply; PermFail a 550 for an unknown mailbox.
 var (
 	TempFail = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
@@ -196,15 +208,21 @@ type session struct {
 	authed bool
 	from   string
 	to     []string
+	// started: MAIL was accepted and the transaction has not ended.
+	started bool
 }
 
-func (x *session) Reset()        { x.from, x.to = "", nil }
+func (x *session) Reset()        { x.from, x.to, x.started = "", nil, false }
 func (x *session) Logout() error { return nil }
 func (x *session) Mail(from string, _ *smtp.MailOptions) error {
 	if x.sink.user != "" && !x.authed {
 		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
 	}
-	x.from = from
+	if x.started {
+		// As Postfix: a transaction left open (a refused RCPT) needs RSET.
+		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "nested MAIL command"}
+	}
+	x.from, x.started = from, true
 	return nil
 }
 
@@ -218,6 +236,12 @@ func (x *session) Auth(mech string) (sasl.Server, error) {
 	}), nil
 }
 func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	x.sink.mu.Lock()
+	unknown := x.sink.unknown[to]
+	x.sink.mu.Unlock()
+	if unknown {
+		return PermFail
+	}
 	x.to = append(x.to, to)
 	return nil
 }
