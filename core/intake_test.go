@@ -495,3 +495,31 @@ func TestCustomerNameFromTheirOwnMail(t *testing.T) {
 		t.Errorf("Carl's name %q after a mail without one", got)
 	}
 }
+
+// The per-domain limit counts every sender of the domain: the third new
+// ticket in the hour from x.example is grouped, another domain's is not.
+func TestNewTicketLimitPerDomain(t *testing.T) {
+	budget := core.DefaultBudget
+	budget.TicketsPerDomain = 2
+	s := coretest.OpenSameWith(t, coretest.SeededStore(t), core.Options{Budget: budget})
+	ctx := context.Background()
+	for i, from := range []string{"a@x.example", "b@x.example", "c@x.example", "d@y.example"} {
+		in := greg(fmt.Sprintf("dom-%d@example.com", i))
+		in.From = core.Address{Email: from}
+		in.Subject = "Question " + from
+		if _, err := coretest.Ingest(ctx, s, in, t0.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.ListTickets(ctx, core.TicketFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subjects []string
+	for _, tk := range list {
+		subjects = append(subjects, tk.Subject)
+	}
+	if len(list) != 3 || strings.Contains(strings.Join(subjects, "|"), "c@x.example") {
+		t.Errorf("tickets %q, want a, b and d: c is over x.example's limit of 2", subjects)
+	}
+}
