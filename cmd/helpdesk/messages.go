@@ -7,7 +7,6 @@ import (
 	"io"
 	"strconv"
 	"text/tabwriter"
-	"time"
 
 	"helpdesk/core"
 )
@@ -80,23 +79,4 @@ func idArgument(command string, pos []string) (int64, error) {
 		return 0, &exitError{2, fmt.Errorf("%s: id %q: %w", command, pos[0], err)}
 	}
 	return id, nil
-}
-
-// heldRow is one line of the table for mail kept out of the tickets
-// (quarantine and spam).
-type heldRow struct {
-	id      int64
-	mailbox string
-	size    int
-	at      time.Time
-	reason  string
-}
-
-func writeHeldTable(w io.Writer, rows []heldRow) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tMAILBOX\tSIZE\tRECEIVED\tREASON")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", r.id, r.mailbox, r.size, r.at.Local().Format("2006-01-02 15:04"), r.reason)
-	}
-	return tw.Flush()
 }

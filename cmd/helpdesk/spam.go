@@ -13,52 +13,30 @@ import (
 
 // cmdSpam lists, shows and releases mail judged spam.
 func cmdSpam(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return &exitError{2, fmt.Errorf("usage: helpdesk spam list [--json] | show ID | release ID")}
-	}
-	fs := flag.NewFlagSet("spam "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := configFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON (list)")
-	pos, err := parseInterleaved(fs, args[1:])
-	if err != nil {
-		return &exitError{2, err}
-	}
-	cfg, db, err := openCommand(ctx, *cfgPath, stderr, false)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	switch args[0] {
-	case "list":
-		list, err := db.SpamList(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return writeJSON(stdout, list)
-		}
-		rows := make([]heldRow, len(list))
-		for i, m := range list {
-			rows[i] = heldRow{m.ID, m.Mailbox, m.Size, m.ReceivedAt, m.Note}
-		}
-		return writeHeldTable(stdout, rows)
-	case "show", "release":
-		id, err := idArgument("spam "+args[0], pos)
-		if err != nil {
-			return err
-		}
-		m, err := db.SpamGet(ctx, id)
-		if err != nil {
-			return err
-		}
-		if args[0] == "show" {
-			_, err := stdout.Write(m.Raw) // byte for byte, as it arrived
-			return err
-		}
-		return releaseSpam(ctx, cfg, db, m, stdout, stderr)
-	}
-	return &exitError{2, fmt.Errorf("unknown spam command %q", args[0])}
+	return runHeld(ctx, heldMail{name: "spam", action: "release",
+		list: func(ctx context.Context, db *database) (any, []heldRow, error) {
+			list, err := db.SpamList(ctx)
+			rows := make([]heldRow, len(list))
+			for i, m := range list {
+				rows[i] = heldRow{m.ID, m.Mailbox, m.Size, m.ReceivedAt, m.Note}
+			}
+			return list, rows, err
+		},
+		raw: func(ctx context.Context, db *database, id int64) ([]byte, error) {
+			m, err := db.SpamGet(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return m.Raw, nil
+		},
+		takeIn: func(ctx context.Context, cfg *Config, db *database, id int64, stdout, stderr io.Writer) error {
+			m, err := db.SpamGet(ctx, id)
+			if err != nil {
+				return err
+			}
+			return releaseSpam(ctx, cfg, db, m, stdout, stderr)
+		},
+	}, args, stdout, stderr)
 }
 
 // releaseSpam takes a message wrongly judged spam in as if it had just
