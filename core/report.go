@@ -35,6 +35,7 @@ type Report struct {
 	To       time.Time      `json:"to"`
 	By       string         `json:"by,omitempty"`
 	Groups   []ReportGroup  `json:"groups"`
+	Total    ReportGroup    `json:"total"` // all tickets together
 	Backlog  []BacklogCount `json:"backlog"`
 	Load     []AgentLoad    `json:"load"`
 	Breaches []ReportBreach `json:"breaches"`
@@ -116,18 +117,12 @@ const reportEvents = `(e.kind = 'response' OR e.event IN ('resolved', 'reopened'
 func (s *Store) Report(ctx context.Context, o ReportOptions) (*Report, error) {
 	r := &Report{From: o.From, To: o.To, By: o.By}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tickets, err := reportTickets(ctx, tx, o)
+		tickets, plans, err := reportHistory(ctx, tx, o)
 		if err != nil {
 			return err
 		}
-		plans, err := loadPlans(ctx, tx)
-		if err != nil {
-			return err
-		}
-		r.Groups, r.Breaches, err = periodFigures(tickets, plans, o)
-		if err != nil {
-			return err
-		}
+		r.Groups, r.Breaches = periodFigures(tickets, plans, o)
+		r.Total = totalFigures(tickets, plans, o)
 		if r.Backlog, err = backlog(ctx, tx, o.To); err != nil {
 			return err
 		}
@@ -141,6 +136,43 @@ func (s *Store) Report(ctx context.Context, o ReportOptions) (*Report, error) {
 		return nil, fmt.Errorf("report %s to %s: %w", o.From.Format(time.DateOnly), o.To.Format(time.DateOnly), err)
 	}
 	return r, nil
+}
+
+// ReportTotal is a period's figures for all tickets together, without the
+// backlog and load (which are today's whatever the period): the week
+// before, for trends.
+func (s *Store) ReportTotal(ctx context.Context, o ReportOptions) (ReportGroup, error) {
+	var total ReportGroup
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tickets, plans, err := reportHistory(ctx, tx, o)
+		total = totalFigures(tickets, plans, o)
+		return err
+	})
+	if err != nil {
+		return total, fmt.Errorf("report total %s to %s: %w", o.From.Format(time.DateOnly), o.To.Format(time.DateOnly), err)
+	}
+	return total, nil
+}
+
+// reportHistory loads the period's tickets with their history, and the
+// plans whose clocks they run on.
+func reportHistory(ctx context.Context, tx pgx.Tx, o ReportOptions) ([]*reportTicket, map[int64]*plan, error) {
+	tickets, err := reportTickets(ctx, tx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	plans, err := loadPlans(ctx, tx)
+	return tickets, plans, err
+}
+
+// totalFigures is the one group of all the tickets.
+func totalFigures(tickets []*reportTicket, plans map[int64]*plan, o ReportOptions) ReportGroup {
+	o.By = ""
+	groups, _ := periodFigures(tickets, plans, o)
+	if len(groups) == 0 {
+		return ReportGroup{}
+	}
+	return groups[0]
 }
 
 // reportTicket is a ticket the period touched, with its events in order.
@@ -237,7 +269,7 @@ type ticketFigures struct {
 }
 
 // periodFigures folds each ticket's history into its group's figures.
-func periodFigures(tickets []*reportTicket, plans map[int64]*plan, o ReportOptions) ([]ReportGroup, []ReportBreach, error) {
+func periodFigures(tickets []*reportTicket, plans map[int64]*plan, o ReportOptions) ([]ReportGroup, []ReportBreach) {
 	groups := map[string]*groupAcc{}
 	var breaches []ReportBreach
 	for _, t := range tickets {
@@ -263,7 +295,7 @@ func periodFigures(tickets []*reportTicket, plans map[int64]*plan, o ReportOptio
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	sort.Slice(breaches, func(i, j int) bool { return breaches[i].At.Before(breaches[j].At) })
-	return out, breaches, nil
+	return out, breaches
 }
 
 func (t *reportTicket) groupKey(by string) string {

@@ -189,7 +189,7 @@ func TestWeeklyReportMailedOnce(t *testing.T) {
 		t.Fatalf("%d report mails, want one to the admin", len(reports))
 	}
 	r := reports[0].Data.Report
-	if r == nil || len(r.Week.Groups) != 2 || r.Total.Opened != 3 || r.Total.Resolved != 2 || r.Previous.Opened != 0 {
+	if r == nil || len(r.Week.Groups) != 2 || r.Week.Total.Opened != 3 || r.Week.Total.Resolved != 2 || r.Previous.Opened != 0 {
 		t.Fatalf("report mail data %+v", r)
 	}
 	trends := map[string]core.Trend{}

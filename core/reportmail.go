@@ -12,10 +12,10 @@ import (
 const ReportPeriod = 7 * 24 * time.Hour
 
 // ReportMail is the weekly report as the admins' mail and the dashboard
-// show it: the week by plan, its totals, and the week before for trends.
+// show it: the week by plan (with its totals), and the week before for
+// trends.
 type ReportMail struct {
 	Week         *Report     `json:"week"`
-	Total        ReportGroup `json:"total"`
 	Previous     ReportGroup `json:"previous"`
 	DashboardURL string      `json:"dashboard_url,omitempty"`
 }
@@ -27,25 +27,13 @@ func (s *Store) WeeklyReport(ctx context.Context, end time.Time) (*ReportMail, e
 	if err != nil {
 		return nil, err
 	}
-	total, err := s.Report(ctx, ReportOptions{From: start, To: end})
+	before, err := s.ReportTotal(ctx, ReportOptions{From: start.Add(-ReportPeriod), To: start})
 	if err != nil {
 		return nil, err
 	}
-	before, err := s.Report(ctx, ReportOptions{From: start.Add(-ReportPeriod), To: start})
-	if err != nil {
-		return nil, err
-	}
-	m := &ReportMail{Week: week, Total: total.all(), Previous: before.all()}
+	m := &ReportMail{Week: week, Previous: before}
 	s.linkReport(m, end)
 	return m, nil
-}
-
-// all is the single group of a report made without grouping.
-func (r *Report) all() ReportGroup {
-	if len(r.Groups) == 0 {
-		return ReportGroup{}
-	}
-	return r.Groups[0]
 }
 
 // linkReport adds the dashboard link and each listed ticket's status page,
@@ -93,7 +81,7 @@ type Trend struct {
 
 // Trends are the headline figures against the week before.
 func (m *ReportMail) Trends() []Trend {
-	now, before := m.Total, m.Previous
+	now, before := m.Week.Total, m.Previous
 	count := func(name string, a, b int) Trend {
 		return Trend{Name: name, Now: fmt.Sprint(a), Before: fmt.Sprint(b), Change: fmt.Sprintf("%+d", a-b)}
 	}

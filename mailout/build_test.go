@@ -88,11 +88,11 @@ func goldenReport() *core.ReportMail {
 		Oldest: []core.OpenTicket{{Number: 1003, Subject: "Ticket c", Status: core.StatusOpen, Created: from.Add(10 * time.Hour),
 			Assignee: "garnet@desk.test", URL: "https://help.desk.test/status/1003-x-y"}},
 	}
+	week.Total = core.ReportGroup{Opened: 3, Resolved: 2, Reopened: 1,
+		FirstResponse: core.Timing{Count: 3, Median: 2 * time.Hour, P90: 2 * time.Hour, WithinTarget: 66.7, Targeted: 3},
+		Resolution:    core.Timing{Count: 2, Median: 4 * time.Hour, P90: 9 * time.Hour, WithinTarget: 100, Targeted: 2},
+		Breaches:      map[string]int{"2: breach first_response": 1}}
 	return &core.ReportMail{Week: week,
-		Total: core.ReportGroup{Opened: 3, Resolved: 2, Reopened: 1,
-			FirstResponse: core.Timing{Count: 3, Median: 2 * time.Hour, P90: 2 * time.Hour, WithinTarget: 66.7, Targeted: 3},
-			Resolution:    core.Timing{Count: 2, Median: 4 * time.Hour, P90: 9 * time.Hour, WithinTarget: 100, Targeted: 2},
-			Breaches:      map[string]int{"2: breach first_response": 1}},
 		Previous:     core.ReportGroup{Opened: 1, FirstResponse: core.Timing{Count: 1, Median: 3 * time.Hour, P90: 3 * time.Hour, WithinTarget: 0, Targeted: 1}},
 		DashboardURL: "https://help.desk.test/report/1773014400-1775606400-abc"}
 }

@@ -47,10 +47,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
+	templates, err := mailout.LoadTemplates(cfg.TemplatesDir)
+	if err != nil {
+		return fmt.Errorf("load templates: %w", err)
+	}
 	var senderWG sync.WaitGroup
 	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
 	defer func() { stopSender(); senderWG.Wait() }()
-	sender, err := newSender(senderCtx, cfg, db, log.With("worker", "sender"))
+	sender, err := newSender(senderCtx, cfg, db, templates, log.With("worker", "sender"))
 	if err != nil {
 		return err
 	}
@@ -93,11 +97,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}()
 	}
 	if cfg.HTTPAddr != "" {
-		tpl, err := mailout.LoadTemplates(cfg.TemplatesDir)
-		if err != nil {
-			return fmt.Errorf("load templates: %w", err)
-		}
-		srv := httpServer(cfg.HTTPAddr, db.Store, h, m, sender, cfg.StallAfter, tpl, log.With("worker", "http"))
+		srv := httpServer(cfg.HTTPAddr, db.Store, h, m, sender, cfg.StallAfter, templates, log.With("worker", "http"))
 		addr, err := listen(srv, log)
 		if err != nil {
 			return &exitError{78, err}
@@ -125,13 +125,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 // newSender builds the outbox sender (nil when no SMTP server is set); its
 // token refreshes run within ctx, which outlives the daemon's so the sender
 // can finish the mail it holds.
-func newSender(ctx context.Context, cfg *Config, db *database, log *slog.Logger) (*mailout.Sender, error) {
+func newSender(ctx context.Context, cfg *Config, db *database, templates *mailout.Templates, log *slog.Logger) (*mailout.Sender, error) {
 	if cfg.SMTP.Host == "" {
 		return nil, nil
-	}
-	templates, err := mailout.LoadTemplates(cfg.TemplatesDir)
-	if err != nil {
-		return nil, fmt.Errorf("load templates: %w", err)
 	}
 	signer, err := cfg.DKIMSigner()
 	if err != nil {
