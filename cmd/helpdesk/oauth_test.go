@@ -90,6 +90,12 @@ func TestOAuthSetupFromSignInToRevocation(t *testing.T) {
 	if code, body := r.get("/readyz"); code != 200 {
 		t.Errorf("/readyz %d %q after signing in again", code, body)
 	}
+	if out := r.run("auth", "logout", "--mailbox", "support"); !strings.Contains(out, "mailbox support signed out") {
+		t.Errorf("auth logout: %s", out)
+	}
+	if out := r.run("auth", "logout", "--mailbox", "support"); !strings.Contains(out, "had no stored sign-in") {
+		t.Errorf("auth logout again: %s", out)
+	}
 }
 
 // signInAlerts waits for n alerts about a grant that stopped working
