@@ -84,7 +84,8 @@ func (e *e2e) run() {
 		b.Fatalf("migrate: %v\n%s", err, out)
 	}
 	commitRate, batchRate := e.postgresRates()
-	smtpRate, smtpCost := e.smtpRate(2000)
+	e.smtpRate(500) // Postfix starts its smtpd and cleanup processes
+	smtpRate, smtpCost := e.smtpRate(3000)
 	mails := mixedMails(e.n)
 	c := e.acct.Dial(b)
 	for _, m := range mails {
@@ -117,16 +118,21 @@ func (e *e2e) run() {
 	drain, _ := e.rate(fmt.Sprintf(`SELECT %d - count(*) FROM outbox WHERE state = 'pending'`, queued), queued)
 	drained := before.since(e.daemon.Process.Pid)
 	e.stop()
+	// Postfix's rate once more: this machine's speed drifts over minutes,
+	// so the drain is compared with the higher of the two.
+	smtpAfter, _ := e.smtpRate(3000)
+	smtpBest := max(smtpRate, smtpAfter)
 
 	b.Logf("limits: PostgreSQL %.0f commits/s, %.0f rows/s batched; Dovecot FETCH %.0f msgs/s; Postfix %.0f msgs/s over %d connections "+
-		"(Postfix %.2f ms CPU per mail from a plain client)", commitRate, batchRate, fetchRate, smtpRate, e.conns, ms(smtpCost))
+		"before, %.0f after (Postfix %.2f ms CPU per mail from a plain client)", commitRate, batchRate, fetchRate, smtpRate, e.conns,
+		smtpAfter, ms(smtpCost))
 	b.Logf("helpdesk: intake %.0f msgs/s (%.2f of one-commit, %.2f of FETCH); %d acknowledgements accepted %.1fs after the first mail was stored; "+
 		"drain %.0f mails/s of %d (%.2f of Postfix)", intakeRate, intakeRate/commitRate, intakeRate/fetchRate, acks, acked.Seconds(),
-		drain, queued, drain/smtpRate)
+		drain, queued, drain/smtpBest)
 	b.Logf("intake cost per stored mail: %s; peak RSS %d MB", intake.per(e.n), intake.rss>>20)
 	b.Logf("drain cost per sent mail: %s; %d CPUs", drained.per(queued), runtime.NumCPU())
 	b.ReportMetric(intakeRate/commitRate, "intake/commit")
-	b.ReportMetric(drain/smtpRate, "drain/smtp")
+	b.ReportMetric(drain/smtpBest, "drain/smtp")
 	b.ReportMetric(intakeRate, "intake_msgs/s")
 	b.ReportMetric(drain, "drain_mails/s")
 	b.ReportMetric(acked.Seconds(), "acks_done_s")
@@ -194,6 +200,8 @@ func (e *e2e) start() {
 	if err := e.daemon.Start(); err != nil {
 		e.b.Fatal(err)
 	}
+	d := e.daemon
+	e.b.Cleanup(func() { d.Process.Kill() }) // a benchmark that fails leaves no daemon behind
 }
 
 func (e *e2e) stop() {
