@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,6 +119,9 @@ func (e *e2e) run() {
 	drain, _ := e.rate(fmt.Sprintf(`SELECT %d - count(*) FROM outbox WHERE state = 'pending'`, queued), queued)
 	drained := before.since(e.daemon.Process.Pid)
 	e.stop()
+	e.start()
+	ackP50, notifyP50 := e.latency(c, 50)
+	e.stop()
 	// Postfix's rate once more: this machine's speed drifts over minutes,
 	// so the drain is compared with the higher of the two.
 	smtpAfter, _ := e.smtpRate(3000)
@@ -129,6 +133,8 @@ func (e *e2e) run() {
 	b.Logf("helpdesk: intake %.0f msgs/s (%.2f of one-commit, %.2f of FETCH); %d acknowledgements accepted %.1fs after the first mail was stored; "+
 		"drain %.0f mails/s of %d (%.2f of Postfix)", intakeRate, intakeRate/commitRate, intakeRate/fetchRate, acks, acked.Seconds(),
 		drain, queued, drain/smtpBest)
+	b.Logf("latency, one mail at a time to the idle daemon: append → acknowledgement accepted p50 %.1f ms; "+
+		"Dovecot's own IDLE notification p50 %.1f ms (difference %.1f ms)", ms(ackP50), ms(notifyP50), ms(ackP50-notifyP50))
 	b.Logf("intake cost per stored mail: %s; peak RSS %d MB", intake.per(e.n), intake.rss>>20)
 	b.Logf("drain cost per sent mail: %s; %d CPUs", drained.per(queued), runtime.NumCPU())
 	b.ReportMetric(intakeRate/commitRate, "intake/commit")
@@ -136,6 +142,7 @@ func (e *e2e) run() {
 	b.ReportMetric(intakeRate, "intake_msgs/s")
 	b.ReportMetric(drain, "drain_mails/s")
 	b.ReportMetric(acked.Seconds(), "acks_done_s")
+	b.ReportMetric(ms(ackP50), "ack_p50_ms")
 	b.ReportMetric(float64(intake.rss>>20), "helpdesk_rss_MB")
 }
 
@@ -245,6 +252,66 @@ func (e *e2e) waitCount(sql string, want int, timeout time.Duration) {
 			e.b.Fatalf("timed out: %s reached %d of %d", sql, e.count(sql), want)
 		}
 	}
+}
+
+// latency appends k mails one at a time to the idle daemon and returns the
+// median time from append to the acknowledgement accepted by Postfix, and
+// the median time Dovecot takes to tell another client in IDLE of a new
+// mail: what the daemon adds is the difference.
+func (e *e2e) latency(c *imapclient.Client, k int) (ack, notify time.Duration) {
+	ctx := context.Background()
+	exists := make(chan uint32, k+1)
+	watcher, err := imapclient.DialInsecure(e.acct.Addr, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(m *imapclient.UnilateralDataMailbox) {
+			if m.NumMessages != nil {
+				exists <- *m.NumMessages
+			}
+		},
+	}})
+	if err != nil {
+		e.b.Fatal(err)
+	}
+	defer watcher.Close()
+	if err := watcher.Login(e.acct.User, e.acct.Password).Wait(); err != nil {
+		e.b.Fatal(err)
+	}
+	if _, err := watcher.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		e.b.Fatal(err)
+	}
+	idle, err := watcher.Idle()
+	if err != nil {
+		e.b.Fatal(err)
+	}
+	defer idle.Close()
+	time.Sleep(2 * time.Second) // the daemon logs in and enters IDLE
+	var acks, notes []time.Duration
+	for i := 0; i < k; i++ {
+		id := fmt.Sprintf("latency-%d@customer.test", i)
+		mail := fmt.Sprintf("From: Late Customer %d <late%d@customer.test>\r\nTo: support@desk.test\r\nMessage-ID: <%s>\r\n"+
+			"Date: %s\r\nSubject: Waiting %d\r\n\r\nHow long does this take?\r\n", i, i, id, time.Now().Format(time.RFC1123Z), i)
+		start := time.Now()
+		e.acct.Append(e.b, c, "INBOX", []byte(mail))
+		select {
+		case <-exists:
+			notes = append(notes, time.Since(start))
+		case <-time.After(10 * time.Second):
+			e.b.Fatal("Dovecot sent no EXISTS in 10s")
+		}
+		for state := ""; state != "sent"; time.Sleep(time.Millisecond) {
+			e.db.QueryRow(ctx, `SELECT o.state FROM messages m JOIN outbox o ON o.ticket_id = m.ticket_id AND o.template = 'ack'
+				WHERE m.message_key = $1`, "mid:"+id).Scan(&state)
+			if time.Since(start) > time.Minute {
+				e.b.Fatalf("no acknowledgement of %s accepted after a minute", id)
+			}
+		}
+		acks = append(acks, time.Since(start))
+	}
+	return median(acks), median(notes)
+}
+
+func median(d []time.Duration) time.Duration {
+	slices.Sort(d)
+	return d[len(d)/2]
 }
 
 // postgresRates is the server's one-commit rate (each insert its own
