@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -403,6 +404,9 @@ type OutMail struct {
 	Cc string
 	// Sender is the From for this mail (a brand), RFC 5322; "" for the default.
 	Sender string
+	// Unreadable is set when Data could not be decoded (a row written by
+	// another version): the mail cannot be rendered and is given up.
+	Unreadable error
 }
 
 // ClaimOutbox takes up to limit due mails and leases them for lease, so other
@@ -412,17 +416,16 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration,
 	var out []OutMail
 	claim := newClaimToken()
 	until := now.Add(lease)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			UPDATE outbox SET next_attempt_at = $3, attempts = attempts + 1, claim_token = $4
-			WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1
-				ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-			RETURNING id, template, recipient, message_id, in_reply_to, refs, data, attempts, created_at, deferred_since, cc, sender,
-				(SELECT raw FROM messages WHERE id = attach_message_ref)`,
-			now, limit, until, claim)
-		if err != nil {
-			return err
-		}
+	// One statement, committed on its own: a transaction around it would
+	// cost two more round trips per claim and make nothing safer.
+	rows, err := s.pool.Query(ctx, `
+		UPDATE outbox SET next_attempt_at = $3, attempts = attempts + 1, claim_token = $4
+		WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1
+			ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+		RETURNING id, template, recipient, message_id, in_reply_to, refs, data, attempts, created_at, deferred_since, cc, sender,
+			(SELECT raw FROM messages WHERE id = attach_message_ref)`,
+		now, limit, until, claim)
+	if err == nil {
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutMail, error) {
 			m := OutMail{Claim: claim, LeaseUntil: until}
 			var refs string
@@ -432,12 +435,16 @@ func (s *Store) ClaimOutbox(ctx context.Context, limit int, lease time.Duration,
 				return m, err
 			}
 			m.Refs = strings.Fields(refs)
-			return m, json.Unmarshal(data, &m.Data)
+			if err := json.Unmarshal(data, &m.Data); err != nil {
+				// Handed on rather than failing the claim: the sender gives
+				// this one mail up, and the mails behind it still go.
+				m.Unreadable = fmt.Errorf("decode data of outbox %d: %w", m.ID, err)
+			}
+			return m, nil
 		})
-		return err
-	})
+	}
 	if err != nil {
-		return nil, fmt.Errorf("claim outbox: %w", err)
+		return nil, fmt.Errorf("claim outbox: %w", temporary(err))
 	}
 	return out, nil
 }
@@ -456,15 +463,36 @@ var ErrClaimLost = errors.New("claim lost: the lease ran out")
 
 // MarkSent records a delivered mail, under the sender's claim.
 func (s *Store) MarkSent(ctx context.Context, m OutMail, now time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET state = 'sent', sent_at = $3, last_error = ''
-		WHERE id = $1 AND claim_token = $2 AND state = 'pending'`, m.ID, m.Claim, now)
-	if err != nil {
-		return fmt.Errorf("mark outbox %d sent: %w", m.ID, temporary(err))
+	return s.MarkAllSent(ctx, []OutMail{m}, now)[0]
+}
+
+// MarkAllSent records delivered mails in one statement, each under its own
+// sender's claim, so mails sent at once cost PostgreSQL one commit. The
+// result holds each mail's error, in order: nil, ErrClaimLost, or the
+// statement's error for all of them.
+func (s *Store) MarkAllSent(ctx context.Context, mails []OutMail, now time.Time) []error {
+	ids, claims := make([]int64, len(mails)), make([]int64, len(mails))
+	for i, m := range mails {
+		ids[i], claims[i] = m.ID, m.Claim
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("mark outbox %d sent: %w", m.ID, ErrClaimLost)
+	errs := make([]error, len(mails))
+	rows, err := s.pool.Query(ctx, `UPDATE outbox o SET state = 'sent', sent_at = $3, last_error = ''
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, claim)
+		WHERE o.id = u.id AND o.claim_token = u.claim AND o.state = 'pending'
+		RETURNING o.id`, ids, claims, now)
+	var marked []int64
+	if err == nil {
+		marked, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 	}
-	return nil
+	for i, m := range mails {
+		switch {
+		case err != nil:
+			errs[i] = fmt.Errorf("mark outbox %d sent: %w", m.ID, temporary(err))
+		case !slices.Contains(marked, m.ID):
+			errs[i] = fmt.Errorf("mark outbox %d sent: %w", m.ID, ErrClaimLost)
+		}
+	}
+	return errs
 }
 
 // RetryLater puts a mail back for another attempt at next. peerDeferred

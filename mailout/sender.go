@@ -53,6 +53,7 @@ type Sender struct {
 	outageSince           atomic.Int64 // unix nanoseconds; 0 while the server answers
 	outageReason          atomic.Value // string
 	dbDown                atomic.Bool
+	marks                 *sentMarks // set by Run
 }
 
 // Results counts this sender's attempts by result: sent, retried, failed.
@@ -102,6 +103,9 @@ func (s *Sender) defaults() {
 func (s *Sender) Run(ctx context.Context) error {
 	s.defaults()
 	work := make(chan core.OutMail)
+	s.marks = newSentMarks(s.Store.MarkAllSent, s.Now, s.noteStoreError, s.Conns)
+	go s.marks.run()
+	defer s.marks.stop() // after the workers, who may still mark
 	var wg sync.WaitGroup
 	for i := 0; i < s.Conns; i++ {
 		wg.Add(1)
@@ -209,10 +213,8 @@ func (s *Sender) deliver(k *conn, m core.OutMail) {
 	case err == nil:
 		s.sent.Add(1)
 		// Sent: recording it must survive a database restart, or the mail
-		// goes out again after the lease.
-		if s.record(ctx, log, "record sent mail", func() error { return s.Store.MarkSent(ctx, m, s.Now()) }) {
-			log.Info("sent")
-		}
+		// goes out again after the lease; the marks retry while it holds.
+		s.marks.mark(m, log)
 	case connectionLevel(err):
 		s.connectionFailed(ctx, err)
 		s.retried.Add(1)
@@ -238,8 +240,7 @@ func (s *Sender) record(ctx context.Context, log *slog.Logger, what string, upda
 		if err == nil {
 			return true
 		}
-		var temp interface{ Temporary() bool }
-		if !errors.As(err, &temp) || !temp.Temporary() || ctx.Err() != nil {
+		if !isTemporary(err) || ctx.Err() != nil {
 			log.Error(what, "err", err)
 			return false
 		}
@@ -253,8 +254,7 @@ func (s *Sender) record(ctx context.Context, log *slog.Logger, what string, upda
 
 // noteStoreError stops claiming and sending while the database is unreachable.
 func (s *Sender) noteStoreError(err error) {
-	var temp interface{ Temporary() bool }
-	if errors.As(err, &temp) && temp.Temporary() && !s.dbDown.Swap(true) {
+	if isTemporary(err) && !s.dbDown.Swap(true) {
 		s.Log.Warn("database unreachable: sending paused", "err", err)
 	}
 }
@@ -318,6 +318,9 @@ func (s *Sender) recovered(ctx context.Context) {
 }
 
 func (s *Sender) send(k *conn, m core.OutMail) error {
+	if m.Unreadable != nil {
+		return &permanentError{m.Unreadable}
+	}
 	r, err := s.Templates.Render(m.Template, m.Data)
 	if err != nil {
 		return &permanentError{err}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/jackc/pgx/v5"
 
 	"helpdesk/core"
 	"helpdesk/core/coretest"
@@ -332,5 +333,35 @@ func TestTemporaryFailureBacksOffThenGivesUp(t *testing.T) {
 	th, _ := s.ShowTicket(context.Background(), n)
 	if last := th.Entries[len(th.Entries)-1]; last.Event != "mail_failed" {
 		t.Errorf("last entry %s %s, want mail_failed", last.Kind, last.Event)
+	}
+}
+
+// TestUnreadableMailIsGivenUpOthersGo: a row whose data does not decode
+// (written by another version) is given up with the reason, and the mail
+// claimed with it still goes: it holds back nothing and is not retried.
+func TestUnreadableMailIsGivenUpOthersGo(t *testing.T) {
+	ctx := context.Background()
+	s := coretest.SeededStore(t)
+	sink := mailouttest.Start(t)
+	clk := &clock{t: time.Now()}
+	ingestGreg(t, s, clk.Now())
+	db, err := pgx.Connect(ctx, s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	if _, err := db.Exec(ctx, `UPDATE outbox SET data = '{"number": "seven"}' WHERE template = 'ack'`); err != nil {
+		t.Fatal(err)
+	}
+	startSender(t, s, sink, clk)
+	if mails := sink.WaitFor(1, 10*time.Second); len(mails) != 1 || !strings.Contains(string(mails[0].Data), "New ticket") {
+		t.Fatalf("got %d mails, want the alert alone", len(mails))
+	}
+	var state, reason string
+	for deadline := time.Now().Add(10 * time.Second); state != "failed" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		db.QueryRow(ctx, `SELECT state, last_error FROM outbox WHERE template = 'ack'`).Scan(&state, &reason)
+	}
+	if state != "failed" || !strings.Contains(reason, "decode data of outbox") {
+		t.Errorf("unreadable mail: state %q, reason %q; want failed with the decode error", state, reason)
 	}
 }
