@@ -88,72 +88,94 @@ func (e *e2e) run() {
 	}
 	commitRate, batchRate := e.postgresRates()
 	e.smtpRate(500) // Postfix starts its smtpd and cleanup processes
-	smtpRate, smtpCost := e.smtpRate(3000)
-	mails := mixedMails(e.n)
+	raw := e.smtpRate(3000)
 	c := e.acct.Dial(b)
-	for _, m := range mails {
+	for _, m := range mixedMails(e.n) {
 		e.acct.Append(b, c, "INBOX", m)
 	}
 	fetchRate := e.fetchRate(c)
+	in := e.intake()
+	// The same mails from a plain client: what Postfix takes of this mix.
+	queued := e.count(`SELECT count(*) FROM outbox`)
+	e.requeue()
+	replay := e.replay(e.builtOutbox())
+	out := e.drain(queued)
+	e.start()
+	ackP50, notifyP50 := e.latency(c, 50)
+	e.stop()
+	// Postfix's rate once more: this machine's speed drifts over minutes.
+	rawAfter := e.smtpRate(3000)
 
+	b.Logf("limits: PostgreSQL %.0f commits/s, %.0f rows/s batched; Dovecot FETCH %.0f msgs/s; "+
+		"Postfix from a plain client over %d connections, a 2 KB mail: %s before, %s after; the drain's own %d mails: %s",
+		commitRate, batchRate, fetchRate, e.conns, raw, rawAfter, queued, replay)
+	b.Logf("helpdesk: intake %.0f msgs/s (%.2f of one-commit, %.2f of FETCH); %d acknowledgements accepted %.1fs after the first mail was stored",
+		in.rate, in.rate/commitRate, in.rate/fetchRate, in.acks, in.acked.Seconds())
+	b.Logf("helpdesk: drain of %d mails: %s; %.2f of the plain client's acceptance of the same mails, %.2f of its rate through Postfix; "+
+		"%.2f PostgreSQL commits per sent mail", queued, out.smtpRun, out.accepted/replay.accepted, out.through/replay.through,
+		out.commitsPerMail)
+	b.Logf("latency, one mail at a time to the idle daemon: append → acknowledgement accepted p50 %.1f ms; "+
+		"Dovecot's own IDLE notification p50 %.1f ms (difference %.1f ms)", ms(ackP50), ms(notifyP50), ms(ackP50-notifyP50))
+	b.Logf("intake cost per stored mail: %s; peak RSS %d MB", in.cost.per(e.n), in.cost.rss>>20)
+	b.Logf("drain cost per sent mail: %s; %d CPUs", out.cost.per(queued), runtime.NumCPU())
+	b.ReportMetric(in.rate/commitRate, "intake/commit")
+	b.ReportMetric(out.accepted/max(raw.accepted, rawAfter.accepted), "drain/smtp")
+	b.ReportMetric(out.accepted/replay.accepted, "drain/replay")
+	b.ReportMetric(out.through/replay.through, "drain/replay_through")
+	b.ReportMetric(in.rate, "intake_msgs/s")
+	b.ReportMetric(out.accepted, "drain_mails/s")
+	b.ReportMetric(in.acked.Seconds(), "acks_done_s")
+	b.ReportMetric(ms(ackP50), "ack_p50_ms")
+	b.ReportMetric(float64(in.cost.rss>>20), "helpdesk_rss_MB")
+}
+
+// intakeResult is the intake phase: the daemon started on a full mailbox.
+type intakeResult struct {
+	rate  float64 // messages stored per second
+	acks  int
+	acked time.Duration // from the first stored message to the last acknowledgement accepted
+	cost  phaseCost
+}
+
+func (e *e2e) intake() intakeResult {
 	before := serversNow()
 	e.start()
+	defer e.stop()
 	// Rates run from the first result, so the daemon's start (migrations,
 	// directory sync, logins) is not counted as intake or sending.
-	intakeRate, start := e.rate(`SELECT count(*) FROM messages`, e.n)
-	acks := e.count(`SELECT count(*) FROM outbox WHERE template = 'ack'`)
+	stored := e.rate(`SELECT count(*) FROM messages`, e.n)
+	r := intakeResult{rate: stored.perSecond, acks: e.count(`SELECT count(*) FROM outbox WHERE template = 'ack'`)}
 	// Every mail is queued once intake is done; the waits below count what
 	// is left through the outbox's partial index, so polling costs
 	// PostgreSQL little, whatever the outbox's size.
 	e.waitNone(`SELECT count(*) FROM outbox WHERE state = 'pending' AND template = 'ack'`)
-	acked := time.Since(start)
+	r.acked = time.Since(stored.start)
 	e.waitNone(`SELECT count(*) FROM outbox WHERE state = 'pending'`)
-	intake := before.since(e.daemon.Process.Pid)
-	e.stop()
+	e.postfixIdle()
+	r.cost = before.since(e.daemon.Process.Pid)
+	return r
+}
 
-	// The same mails from a plain client: what Postfix accepts of this mix.
-	queued := e.count(`SELECT count(*) FROM outbox`)
+// drainResult is the drain phase: the daemon restarted on a full outbox.
+type drainResult struct {
+	smtpRun
+	commitsPerMail float64
+	cost           phaseCost
+}
+
+func (e *e2e) drain(queued int) drainResult {
 	e.requeue()
-	replayRate, replayCost := e.replayRate(e.builtOutbox())
-
-	// Drain: every mail queued again, the daemon restarted on it.
-	e.requeue()
-	before = serversNow()
-	commits := e.commits()
+	before, commits := serversNow(), e.commits()
 	e.start()
-	drain, _ := e.rate(fmt.Sprintf(`SELECT %d - count(*) FROM outbox WHERE state = 'pending'`, queued), queued)
-	drained := before.since(e.daemon.Process.Pid)
-	commits = e.commits() - commits
-	e.stop()
-	e.start()
-	ackP50, notifyP50 := e.latency(c, 50)
-	e.stop()
-	// Postfix's rate once more: this machine's speed drifts over minutes,
-	// so the drain is compared with the higher of the two.
-	smtpAfter, _ := e.smtpRate(3000)
-	smtpBest := max(smtpRate, smtpAfter)
-
-	b.Logf("limits: PostgreSQL %.0f commits/s, %.0f rows/s batched; Dovecot FETCH %.0f msgs/s; Postfix %.0f msgs/s over %d connections "+
-		"before, %.0f after (Postfix %.2f ms CPU per mail from a plain client)", commitRate, batchRate, fetchRate, smtpRate, e.conns,
-		smtpAfter, ms(smtpCost))
-	b.Logf("helpdesk: intake %.0f msgs/s (%.2f of one-commit, %.2f of FETCH); %d acknowledgements accepted %.1fs after the first mail was stored; "+
-		"drain %.0f mails/s of %d (%.2f of Postfix)", intakeRate, intakeRate/commitRate, intakeRate/fetchRate, acks, acked.Seconds(),
-		drain, queued, drain/smtpBest)
-	b.Logf("the drain's own %d mails from a plain client: Postfix %.0f msgs/s, %.2f ms CPU per mail; the drain is %.2f of that; "+
-		"PostgreSQL commits per sent mail in the drain: %.2f", queued, replayRate, ms(replayCost), drain/replayRate,
-		float64(commits)/float64(queued))
-	b.Logf("latency, one mail at a time to the idle daemon: append → acknowledgement accepted p50 %.1f ms; "+
-		"Dovecot's own IDLE notification p50 %.1f ms (difference %.1f ms)", ms(ackP50), ms(notifyP50), ms(ackP50-notifyP50))
-	b.Logf("intake cost per stored mail: %s; peak RSS %d MB", intake.per(e.n), intake.rss>>20)
-	b.Logf("drain cost per sent mail: %s; %d CPUs", drained.per(queued), runtime.NumCPU())
-	b.ReportMetric(intakeRate/commitRate, "intake/commit")
-	b.ReportMetric(drain/smtpBest, "drain/smtp")
-	b.ReportMetric(drain/replayRate, "drain/replay")
-	b.ReportMetric(intakeRate, "intake_msgs/s")
-	b.ReportMetric(drain, "drain_mails/s")
-	b.ReportMetric(acked.Seconds(), "acks_done_s")
-	b.ReportMetric(ms(ackP50), "ack_p50_ms")
-	b.ReportMetric(float64(intake.rss>>20), "helpdesk_rss_MB")
+	defer e.stop()
+	sent := e.rate(fmt.Sprintf(`SELECT %d - count(*) FROM outbox WHERE state = 'pending'`, queued), queued)
+	r := drainResult{smtpRun: smtpRun{accepted: sent.perSecond}}
+	e.postfixIdle()
+	r.through = float64(sent.n) / time.Since(sent.start).Seconds()
+	r.cost = before.since(e.daemon.Process.Pid)
+	r.commitsPerMail = float64(e.commits()-commits) / float64(queued)
+	r.cpu = r.cost.postfix / time.Duration(queued)
+	return r
 }
 
 func (e *e2e) writeConfig() {
@@ -234,13 +256,30 @@ func (e *e2e) count(sql string) int {
 	return n
 }
 
+// progress is a rate counted in the database: n rows in perSecond from
+// start, when the first was counted.
+type progress struct {
+	perSecond float64
+	start     time.Time
+	n         int
+}
+
 // rate waits until sql counts want and returns the rate from the first
-// counted row on, and when that was.
-func (e *e2e) rate(sql string, want int) (float64, time.Time) {
+// counted row on.
+func (e *e2e) rate(sql string, want int) progress {
 	e.waitCount(sql, 1, 5*time.Minute)
 	first, start := e.count(sql), time.Now()
 	e.waitCount(sql, want, 30*time.Minute)
-	return float64(want-first) / time.Since(start).Seconds(), start
+	return progress{float64(want-first) / time.Since(start).Seconds(), start, want - first}
+}
+
+// postfixIdle waits until Postfix has discarded everything it accepted.
+func (e *e2e) postfixIdle() {
+	for deadline := time.Now().Add(10 * time.Minute); mailouttest.PostfixQueued(e.b, e.mx) > 0; time.Sleep(pollEvery) {
+		if time.Now().After(deadline) {
+			e.b.Fatalf("Postfix still holds %d mails after 10 minutes", mailouttest.PostfixQueued(e.b, e.mx))
+		}
+	}
 }
 
 // waitNone waits until sql counts nothing.
@@ -404,13 +443,34 @@ func (e *e2e) builtOutbox() []builtMail {
 	return out
 }
 
-// replayRate is Postfix's acceptance rate for these mails from a plain
-// client over the sender's connections, and its CPU per mail.
-func (e *e2e) replayRate(mails []builtMail) (float64, time.Duration) {
-	cpu := postfixCPU()
-	rate := e.plainClient(len(mails), func(i int) builtMail { return mails[i] })
-	time.Sleep(2 * time.Second) // Postfix's queue manager and discard agents finish
-	return rate, (postfixCPU() - cpu) / time.Duration(len(mails))
+// smtpRun is k mails sent to Postfix: accepted is the rate until the last
+// was accepted; through, until Postfix's queue was empty again (accepted
+// mail still costs its queue manager and delivery agent); cpu is Postfix's
+// CPU per mail over the whole.
+type smtpRun struct {
+	accepted, through float64
+	cpu               time.Duration
+}
+
+func (r smtpRun) String() string {
+	return fmt.Sprintf("%.0f msgs/s accepted, %.0f through the queue, %.2f ms Postfix CPU per mail", r.accepted, r.through, ms(r.cpu))
+}
+
+// replay sends these mails from a plain client over the sender's
+// connections.
+func (e *e2e) replay(mails []builtMail) smtpRun {
+	return e.plainRun(len(mails), func(i int) builtMail { return mails[i] })
+}
+
+// plainRun sends k mails from a plain client and measures Postfix.
+func (e *e2e) plainRun(k int, mail func(i int) builtMail) smtpRun {
+	e.postfixIdle()
+	cpu, start := postfixCPU(), time.Now()
+	r := smtpRun{accepted: e.plainClient(k, mail)}
+	e.postfixIdle()
+	r.through = float64(k) / time.Since(start).Seconds()
+	r.cpu = (postfixCPU() - cpu) / time.Duration(k)
+	return r
 }
 
 // plainClient sends k mails over the sender's number of connections with
@@ -441,19 +501,14 @@ func (e *e2e) plainClient(k int, mail func(i int) builtMail) float64 {
 	return float64(k) / time.Since(start).Seconds()
 }
 
-// smtpRate is Postfix's acceptance rate for k messages from a plain client
-// over the sender's number of connections, and Postfix's CPU per message.
-func (e *e2e) smtpRate(k int) (float64, time.Duration) {
+// smtpRate is Postfix's rate for k copies of a 2 KB mail from a plain
+// client over the sender's number of connections.
+func (e *e2e) smtpRate(k int) smtpRun {
 	raw := builtMail{
 		msg: []byte("From: support@desk.test\r\nTo: x@customer.test\r\nSubject: raw rate\r\n\r\n" + strings.Repeat("text\r\n", 300)),
 		env: mailout.Envelope{From: "support@desk.test", To: []string{"x@customer.test"}},
 	}
-	cpu := postfixCPU()
-	rate := e.plainClient(k, func(int) builtMail { return raw })
-	// Postfix's queue manager and discard agents finish after the last
-	// acceptance; their work is part of each message's cost.
-	time.Sleep(2 * time.Second)
-	return rate, (postfixCPU() - cpu) / time.Duration(k)
+	return e.plainRun(k, func(int) builtMail { return raw })
 }
 
 func sendOne(cl *smtp.Client, m builtMail) error {

@@ -2,10 +2,12 @@ package mailouttest
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"helpdesk/core/coretest"
@@ -104,7 +106,30 @@ biff = no
 		os.RemoveAll(dir)
 	})
 	coretest.WaitListening(t, addr)
+	postfixQueues.Store(addr, filepath.Join(dir, "queue"))
 	return addr
+}
+
+// postfixQueues maps each private Postfix's address to its queue directory.
+var postfixQueues sync.Map
+
+// PostfixQueued counts the messages the private Postfix at addr holds:
+// accepted, and not yet delivered or discarded.
+func PostfixQueued(t testing.TB, addr string) int {
+	dir, ok := postfixQueues.Load(addr)
+	if !ok {
+		t.Fatalf("no private Postfix at %s", addr)
+	}
+	n := 0
+	for _, q := range []string{"maildrop", "incoming", "active", "deferred", "hold"} {
+		filepath.WalkDir(filepath.Join(dir.(string), q), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				n++
+			}
+			return nil
+		})
+	}
+	return n
 }
 
 // masterCF is Debian's master.cf with smtpd on addr, no chroot, and none of
