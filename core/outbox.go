@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -463,36 +462,15 @@ var ErrClaimLost = errors.New("claim lost: the lease ran out")
 
 // MarkSent records a delivered mail, under the sender's claim.
 func (s *Store) MarkSent(ctx context.Context, m OutMail, now time.Time) error {
-	return s.MarkAllSent(ctx, []OutMail{m}, now)[0]
-}
-
-// MarkAllSent records delivered mails in one statement, each under its own
-// sender's claim, so mails sent at once cost PostgreSQL one commit. The
-// result holds each mail's error, in order: nil, ErrClaimLost, or the
-// statement's error for all of them.
-func (s *Store) MarkAllSent(ctx context.Context, mails []OutMail, now time.Time) []error {
-	ids, claims := make([]int64, len(mails)), make([]int64, len(mails))
-	for i, m := range mails {
-		ids[i], claims[i] = m.ID, m.Claim
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET state = 'sent', sent_at = $3, last_error = ''
+		WHERE id = $1 AND claim_token = $2 AND state = 'pending'`, m.ID, m.Claim, now)
+	if err != nil {
+		return fmt.Errorf("mark outbox %d sent: %w", m.ID, temporary(err))
 	}
-	errs := make([]error, len(mails))
-	rows, err := s.pool.Query(ctx, `UPDATE outbox o SET state = 'sent', sent_at = $3, last_error = ''
-		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, claim)
-		WHERE o.id = u.id AND o.claim_token = u.claim AND o.state = 'pending'
-		RETURNING o.id`, ids, claims, now)
-	var marked []int64
-	if err == nil {
-		marked, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("mark outbox %d sent: %w", m.ID, ErrClaimLost)
 	}
-	for i, m := range mails {
-		switch {
-		case err != nil:
-			errs[i] = fmt.Errorf("mark outbox %d sent: %w", m.ID, temporary(err))
-		case !slices.Contains(marked, m.ID):
-			errs[i] = fmt.Errorf("mark outbox %d sent: %w", m.ID, ErrClaimLost)
-		}
-	}
-	return errs
+	return nil
 }
 
 // RetryLater puts a mail back for another attempt at next. peerDeferred

@@ -170,6 +170,7 @@ func attachmentsOf(m core.OutMail) []File {
 // files as attachments.
 func writeMessage(h mail.Header, r Rendered, files []File) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(encodedSize(r, files)) // one allocation, not a doubling series
 	if len(files) == 0 {
 		// No attachment: the message is multipart/alternative itself.
 		alt, err := mail.CreateInlineWriter(&buf, h)
@@ -207,6 +208,16 @@ func writeMessage(h mail.Header, r Rendered, files []File) ([]byte, error) {
 		return nil, fmt.Errorf("finish message: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// encodedSize estimates a message's size: quoted-printable bodies, base64
+// files (4/3 and line breaks) and room for the headers.
+func encodedSize(r Rendered, files []File) int {
+	n := 4<<10 + (len(r.Text)+len(r.HTML))*11/10
+	for _, f := range files {
+		n += len(f.Data)*138/100 + 512
+	}
+	return n
 }
 
 // writeAttachment writes one file as an attachment part.

@@ -53,7 +53,6 @@ type Sender struct {
 	outageSince           atomic.Int64 // unix nanoseconds; 0 while the server answers
 	outageReason          atomic.Value // string
 	dbDown                atomic.Bool
-	marks                 *sentMarks // set by Run
 }
 
 // Results counts this sender's attempts by result: sent, retried, failed.
@@ -103,9 +102,6 @@ func (s *Sender) defaults() {
 func (s *Sender) Run(ctx context.Context) error {
 	s.defaults()
 	work := make(chan core.OutMail)
-	s.marks = newSentMarks(s.Store.MarkAllSent, s.Now, s.noteStoreError, s.Conns)
-	go s.marks.run()
-	defer s.marks.stop() // after the workers, who may still mark
 	var wg sync.WaitGroup
 	for i := 0; i < s.Conns; i++ {
 		wg.Add(1)
@@ -213,8 +209,10 @@ func (s *Sender) deliver(k *conn, m core.OutMail) {
 	case err == nil:
 		s.sent.Add(1)
 		// Sent: recording it must survive a database restart, or the mail
-		// goes out again after the lease; the marks retry while it holds.
-		s.marks.mark(m, log)
+		// goes out again after the lease.
+		if s.record(ctx, log, "record sent mail", func() error { return s.Store.MarkSent(ctx, m, s.Now()) }) {
+			log.Info("sent")
+		}
 	case connectionLevel(err):
 		s.connectionFailed(ctx, err)
 		s.retried.Add(1)
@@ -393,4 +391,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// isTemporary reports an error worth retrying, such as the database away.
+func isTemporary(err error) bool {
+	var temp interface{ Temporary() bool }
+	return errors.As(err, &temp) && temp.Temporary()
 }
