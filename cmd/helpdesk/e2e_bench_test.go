@@ -138,6 +138,8 @@ type intakeResult struct {
 }
 
 func (e *e2e) intake() intakeResult {
+	e.resetStatements()
+	defer e.logStatements("intake", e.n)
 	before := serversNow()
 	e.start()
 	defer e.stop()
@@ -165,6 +167,8 @@ type drainResult struct {
 
 func (e *e2e) drain(queued int) drainResult {
 	e.requeue()
+	e.resetStatements()
+	defer e.logStatements("drain", queued)
 	before, commits := serversNow(), e.commits()
 	e.start()
 	defer e.stop()
@@ -383,6 +387,42 @@ func (e *e2e) postgresRates() (commits, rows float64) {
 		}
 	}
 	return commits, 50 * 200 / time.Since(start).Seconds()
+}
+
+// resetStatements clears PostgreSQL's statement statistics, when
+// scripts/bench has loaded pg_stat_statements.
+func (e *e2e) resetStatements() {
+	ctx := context.Background()
+	if _, err := e.db.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+		return
+	}
+	e.db.Exec(ctx, `SELECT pg_stat_statements_reset()`)
+}
+
+// logStatements logs the statements that took most of the database's time
+// since resetStatements, with their calls per mail of the phase: where the
+// round trips go.
+func (e *e2e) logStatements(phase string, mails int) {
+	rows, err := e.db.Query(context.Background(), `
+		SELECT calls, total_exec_time, 100 * total_exec_time / sum(total_exec_time) OVER (),
+			left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+		WHERE d.datname = current_database()
+		ORDER BY total_exec_time DESC LIMIT 8`)
+	if err != nil {
+		return // pg_stat_statements is not loaded
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var calls int64
+		var total, share float64
+		var query string
+		if err := rows.Scan(&calls, &total, &share, &query); err != nil {
+			e.b.Fatal(err)
+		}
+		e.b.Logf("%s statements: %5.2f calls per mail, %6.3f ms each, %4.1f %% of the database's time: %s",
+			phase, float64(calls)/float64(mails), total/float64(calls), share, query)
+	}
 }
 
 // requeue puts every outbox mail back, due now.
