@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/smtp"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +17,8 @@ import (
 )
 
 // BenchmarkSend measures mails per second from the PostgreSQL outbox to the
-// in-process SMTP sink, through a pool of SMTP connections.
+// in-process SMTP sink, through a pool of SMTP connections, and the sink's
+// own rate for the same mail from a plain client over as many connections.
 //
 //	scripts/bench Send
 func BenchmarkSend(b *testing.B) {
@@ -50,8 +53,56 @@ func BenchmarkSend(b *testing.B) {
 		if len(got) != int(st.Pending) {
 			b.Fatalf("sent %d of %d", len(got), st.Pending)
 		}
-		b.ReportMetric(float64(len(got))/elapsed.Seconds(), "mails/s")
+		rate := float64(len(got)) / elapsed.Seconds()
+		sinkRate := plainRate(b, sink.Addr, got[0].Data, snd.Conns, n)
+		b.ReportMetric(rate, "mails/s")
+		b.ReportMetric(sinkRate, "sink_plain_mails/s")
+		b.ReportMetric(rate/sinkRate, "send/sink")
 	}
+}
+
+// plainRate is the sink's own rate for k copies of msg from a plain client
+// (net/smtp) over conns connections: the limit the sender is measured by.
+func plainRate(b *testing.B, addr string, msg []byte, conns, k int) float64 {
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := 0; c < conns; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl, err := smtp.Dial(addr)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer cl.Quit()
+			for i := c; i < k; i += conns {
+				if err := sendPlain(cl, msg); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(k) / time.Since(start).Seconds()
+}
+
+func sendPlain(cl *smtp.Client, msg []byte) error {
+	if err := cl.Mail("support@desk.test"); err != nil {
+		return err
+	}
+	if err := cl.Rcpt("customer@example.com"); err != nil {
+		return err
+	}
+	w, err := cl.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 func benchID(j int) string   { return "bench-" + strconv.Itoa(j) + "@example.com" }
