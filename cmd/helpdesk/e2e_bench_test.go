@@ -33,15 +33,21 @@ import (
 // built binary runs as a daemon against a private Dovecot, PostgreSQL
 // (fsync on under scripts/bench) and a private Postfix that queues every
 // mail and discards it. In the same run it measures each part's own limit
-// and prints every rate as a ratio to its limit:
+// and prints helpdesk's rates beside them, as ratios:
 //   - PostgreSQL's one-commit rate and batched insert rate;
 //   - Dovecot's FETCH rate (a plain IMAP client reading the mailbox);
-//   - Postfix's acceptance rate over the sender's connections (a plain
-//     SMTP client);
+//   - Postfix's rate from a plain SMTP client over the sender's
+//     connections, for a 2 KB mail (before and after, as the machine
+//     drifts) and for the drain's own mails, built as the daemon builds
+//     them; each accepted, and through the queue until Postfix is idle;
 //   - helpdesk's intake (appended → stored), the time until every
 //     acknowledgement is accepted by Postfix, and the drain rate of a
-//     pre-filled outbox;
-//   - peak RSS and CPU per mail of helpdesk and of PostgreSQL.
+//     pre-filled outbox, with PostgreSQL commits per sent mail;
+//   - the latency of one mail to the idle daemon (append → acknowledgement
+//     accepted) beside Dovecot's own IDLE notification delay;
+//   - peak RSS, and CPU per mail of helpdesk, PostgreSQL and Postfix;
+//   - with pg_stat_statements loaded, the statements that took the
+//     database's time in each phase.
 //
 // HELPDESK_E2E_MAILS sets the number of mails (default 10,000), a mix of
 // new tickets, replies, 200 KB attachments and other charsets.
@@ -337,6 +343,9 @@ func (e *e2e) latency(c *imapclient.Client, k int) (ack, notify time.Duration) {
 	}
 	defer idle.Close()
 	time.Sleep(2 * time.Second) // the daemon logs in and enters IDLE
+	for len(exists) > 0 {
+		<-exists // counts from before the first append
+	}
 	var acks, notes []time.Duration
 	for i := 0; i < k; i++ {
 		id := fmt.Sprintf("latency-%d@customer.test", i)
