@@ -50,7 +50,8 @@ import (
 //     database's time in each phase.
 //
 // HELPDESK_E2E_MAILS sets the number of mails (default 10,000), a mix of
-// new tickets, replies, 200 KB attachments and other charsets.
+// new tickets, replies, 200 KB attachments and other charsets;
+// HELPDESK_E2E_CONNS the SMTP connections (default 4).
 //
 //	scripts/bench e2e
 func BenchmarkEndToEnd(b *testing.B) {
@@ -58,7 +59,10 @@ func BenchmarkEndToEnd(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("HELPDESK_E2E_MAILS")); err == nil && v > 0 {
 		n = v
 	}
-	const conns = 4
+	conns := 4
+	if v, err := strconv.Atoi(os.Getenv("HELPDESK_E2E_CONNS")); err == nil && v > 0 {
+		conns = v
+	}
 	bin := helpdeskBinary(b)
 	acct := mailintest.RequireDovecot(b)
 	url := coretest.URL(b)
