@@ -4,9 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/smtp"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,55 +52,12 @@ func BenchmarkSend(b *testing.B) {
 			b.Fatalf("sent %d of %d", len(got), st.Pending)
 		}
 		rate := float64(len(got)) / elapsed.Seconds()
-		sinkRate := plainRate(b, sink.Addr, got[0].Data, snd.Conns, n)
+		plain := mailouttest.PlainMail{From: "support@desk.test", To: []string{"customer@example.com"}, Msg: got[0].Data}
+		sinkRate := mailouttest.PlainRate(b, sink.Addr, snd.Conns, n, func(int) mailouttest.PlainMail { return plain })
 		b.ReportMetric(rate, "mails/s")
 		b.ReportMetric(sinkRate, "sink_plain_mails/s")
 		b.ReportMetric(rate/sinkRate, "send/sink")
 	}
-}
-
-// plainRate is the sink's own rate for k copies of msg from a plain client
-// (net/smtp) over conns connections: the limit the sender is measured by.
-func plainRate(b *testing.B, addr string, msg []byte, conns, k int) float64 {
-	var wg sync.WaitGroup
-	start := time.Now()
-	for c := 0; c < conns; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl, err := smtp.Dial(addr)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer cl.Quit()
-			for i := c; i < k; i += conns {
-				if err := sendPlain(cl, msg); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return float64(k) / time.Since(start).Seconds()
-}
-
-func sendPlain(cl *smtp.Client, msg []byte) error {
-	if err := cl.Mail("support@desk.test"); err != nil {
-		return err
-	}
-	if err := cl.Rcpt("customer@example.com"); err != nil {
-		return err
-	}
-	w, err := cl.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(msg); err != nil {
-		return err
-	}
-	return w.Close()
 }
 
 func benchID(j int) string   { return "bench-" + strconv.Itoa(j) + "@example.com" }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net/smtp"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -457,15 +455,9 @@ func (e *e2e) commits() int64 {
 	return n
 }
 
-// builtMail is a message as the daemon would send it, with its envelope.
-type builtMail struct {
-	msg []byte
-	env mailout.Envelope
-}
-
 // builtOutbox builds every queued mail exactly as the daemon's sender does,
 // leaving the rows claimed (requeue puts them back).
-func (e *e2e) builtOutbox() []builtMail {
+func (e *e2e) builtOutbox() []mailouttest.PlainMail {
 	ctx := context.Background()
 	s, err := core.Open(ctx, e.url, core.Options{Domain: "desk.test", Secret: []byte("e2e-bench")})
 	if err != nil {
@@ -481,7 +473,7 @@ func (e *e2e) builtOutbox() []builtMail {
 		e.b.Fatal(err)
 	}
 	from := core.Address{Name: "Support", Email: "support@desk.test"}
-	var out []builtMail
+	var out []mailouttest.PlainMail
 	for _, m := range mails {
 		r, err := tpl.Render(m.Template, m.Data)
 		if err != nil {
@@ -491,7 +483,7 @@ func (e *e2e) builtOutbox() []builtMail {
 		if err != nil {
 			e.b.Fatal(err)
 		}
-		out = append(out, builtMail{msg, env})
+		out = append(out, mailouttest.PlainMail{From: env.From, To: env.To, Msg: msg})
 	}
 	return out
 }
@@ -511,77 +503,27 @@ func (r smtpRun) String() string {
 
 // replay sends these mails from a plain client over the sender's
 // connections.
-func (e *e2e) replay(mails []builtMail) smtpRun {
-	return e.plainRun(len(mails), func(i int) builtMail { return mails[i] })
+func (e *e2e) replay(mails []mailouttest.PlainMail) smtpRun {
+	return e.plainRun(len(mails), func(i int) mailouttest.PlainMail { return mails[i] })
 }
 
 // plainRun sends k mails from a plain client and measures Postfix.
-func (e *e2e) plainRun(k int, mail func(i int) builtMail) smtpRun {
+func (e *e2e) plainRun(k int, mail func(i int) mailouttest.PlainMail) smtpRun {
 	e.postfixIdle()
 	cpu, start := postfixCPU(), time.Now()
-	r := smtpRun{accepted: e.plainClient(k, mail)}
+	r := smtpRun{accepted: mailouttest.PlainRate(e.b, e.mx, e.conns, k, mail)}
 	e.postfixIdle()
 	r.through = float64(k) / time.Since(start).Seconds()
 	r.cpu = (postfixCPU() - cpu) / time.Duration(k)
 	return r
 }
 
-// plainClient sends k mails over the sender's number of connections with
-// net/smtp, one transaction after another, and returns the rate. Mail i
-// goes over connection i mod conns.
-func (e *e2e) plainClient(k int, mail func(i int) builtMail) float64 {
-	var wg sync.WaitGroup
-	start := time.Now()
-	for c := 0; c < e.conns; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl, err := smtp.Dial(e.mx)
-			if err != nil {
-				e.b.Error(err)
-				return
-			}
-			defer cl.Quit()
-			for i := c; i < k; i += e.conns {
-				if err := sendOne(cl, mail(i)); err != nil {
-					e.b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return float64(k) / time.Since(start).Seconds()
-}
-
 // smtpRate is Postfix's rate for k copies of a 2 KB mail from a plain
 // client over the sender's number of connections.
 func (e *e2e) smtpRate(k int) smtpRun {
-	raw := builtMail{
-		msg: []byte("From: support@desk.test\r\nTo: x@customer.test\r\nSubject: raw rate\r\n\r\n" + strings.Repeat("text\r\n", 300)),
-		env: mailout.Envelope{From: "support@desk.test", To: []string{"x@customer.test"}},
-	}
-	return e.plainRun(k, func(int) builtMail { return raw })
-}
-
-func sendOne(cl *smtp.Client, m builtMail) error {
-	if err := cl.Mail(m.env.From); err != nil {
-		return err
-	}
-	for _, to := range m.env.To {
-		if err := cl.Rcpt(to); err != nil {
-			return err
-		}
-	}
-	w, err := cl.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(m.msg); err != nil {
-		return err
-	}
-	// The next MAIL follows without RSET, as helpdesk's sender does.
-	return w.Close()
+	raw := mailouttest.PlainMail{From: "support@desk.test", To: []string{"x@customer.test"},
+		Msg: []byte("From: support@desk.test\r\nTo: x@customer.test\r\nSubject: raw rate\r\n\r\n" + strings.Repeat("text\r\n", 300))}
+	return e.plainRun(k, func(int) mailouttest.PlainMail { return raw })
 }
 
 // fetchRate is Dovecot's rate for a plain client fetching every message
