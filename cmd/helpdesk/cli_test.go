@@ -32,6 +32,21 @@ func exitCode(err error) int {
 	return 0
 }
 
+// brokenExample writes the example config with from replaced by to, and
+// returns its path and text; the example must contain from.
+func brokenExample(t *testing.T, example []byte, from, to string) (path, text string) {
+	t.Helper()
+	bad := strings.Replace(string(example), from, to, 1)
+	if bad == string(example) {
+		t.Fatalf("the example has no %q to break", from)
+	}
+	path = filepath.Join(t.TempDir(), "bad.toml")
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, bad
+}
+
 func TestCheckConfigExamplePasses(t *testing.T) {
 	out, err := runCLI(t, "", "check-config", "../../helpdesk.example.toml")
 	if err != nil {
@@ -58,12 +73,7 @@ func TestCheckConfigNamesKeyAndLine(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			bad := strings.Replace(string(example), c.from, c.to, 1)
-			if bad == string(example) {
-				t.Fatalf("the example has no %q to break", c.from)
-			}
-			path := filepath.Join(t.TempDir(), "bad.toml")
-			os.WriteFile(path, []byte(bad), 0o600)
+			path, bad := brokenExample(t, example, c.from, c.to)
 			out, err := runCLI(t, "", "check-config", path)
 			if exitCode(err) != 78 {
 				t.Fatalf("exit %d, want 78 (EX_CONFIG); output %q", exitCode(err), out)

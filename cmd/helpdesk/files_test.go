@@ -196,12 +196,7 @@ func TestCheckConfigRejections(t *testing.T) {
 		{"app-only without a secret", `timeout = "30s"`, "timeout = \"30s\"\n[smtp.oauth]\nprovider = \"microsoft\"\nclient_id = \"x\"\ngrant = \"client_credentials\"", "client_secret"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			bad := strings.Replace(string(example), c.from, c.to, 1)
-			if bad == string(example) {
-				t.Fatalf("the example has no %q to break", c.from)
-			}
-			path := filepath.Join(t.TempDir(), "bad.toml")
-			os.WriteFile(path, []byte(bad), 0o600)
+			path, _ := brokenExample(t, example, c.from, c.to)
 			if _, err := runCLI(t, "", "check-config", path); exitCode(err) != 78 || !strings.Contains(fmt.Sprint(err), c.want) {
 				t.Errorf("exit %d: %v, want 78 naming %s", exitCode(err), err, c.want)
 			}
