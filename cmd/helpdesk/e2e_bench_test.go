@@ -287,32 +287,31 @@ func (e *e2e) rate(sql string, want int) progress {
 
 // postfixIdle waits until Postfix has discarded everything it accepted.
 func (e *e2e) postfixIdle() {
-	for deadline := time.Now().Add(10 * time.Minute); mailouttest.PostfixQueued(e.b, e.mx) > 0; time.Sleep(pollEvery) {
-		if time.Now().After(deadline) {
-			e.b.Fatalf("Postfix still holds %d mails after 10 minutes", mailouttest.PostfixQueued(e.b, e.mx))
-		}
-	}
-}
-
-// waitNone waits until sql counts nothing.
-func (e *e2e) waitNone(sql string) {
-	for deadline := time.Now().Add(30 * time.Minute); e.count(sql) != 0; time.Sleep(pollEvery) {
-		if time.Now().After(deadline) {
-			e.b.Fatalf("timed out: %s still counts %d", sql, e.count(sql))
-		}
-	}
+	queued := func() int { return mailouttest.PostfixQueued(e.b, e.mx) }
+	waitFor("Postfix's queue", queued, func(n int) bool { return n == 0 }, 10*time.Minute, e.b)
 }
 
 // pollEvery is how often the benchmark counts progress: often enough for
 // rates over seconds, rarely enough to leave PostgreSQL to the daemon.
 const pollEvery = 100 * time.Millisecond
 
-func (e *e2e) waitCount(sql string, want int, timeout time.Duration) {
-	for deadline := time.Now().Add(timeout); e.count(sql) < want; time.Sleep(pollEvery) {
+// waitFor polls count until done accepts it.
+func waitFor(what string, count func() int, done func(n int) bool, timeout time.Duration, b *testing.B) {
+	for deadline := time.Now().Add(timeout); !done(count()); time.Sleep(pollEvery) {
 		if time.Now().After(deadline) {
-			e.b.Fatalf("timed out: %s reached %d of %d", sql, e.count(sql), want)
+			b.Fatalf("timed out after %v: %s counts %d", timeout, what, count())
 		}
 	}
+}
+
+// waitCount waits until sql counts at least want.
+func (e *e2e) waitCount(sql string, want int, timeout time.Duration) {
+	waitFor(sql, func() int { return e.count(sql) }, func(n int) bool { return n >= want }, timeout, e.b)
+}
+
+// waitNone waits until sql counts nothing.
+func (e *e2e) waitNone(sql string) {
+	waitFor(sql, func() int { return e.count(sql) }, func(n int) bool { return n == 0 }, 30*time.Minute, e.b)
 }
 
 // latency appends k mails one at a time to the idle daemon and returns the
