@@ -44,3 +44,28 @@ func WaitListening(t testing.TB, addr string) {
 	}
 	t.Fatalf("nothing listens on %s", addr)
 }
+
+// ServerDir makes the directory of a private server (Dovecot, Postfix),
+// readable by the unprivileged users its workers run as.
+func ServerDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	return dir
+}
+
+// StopAtCleanup stops a private server when the test ends: it shows the
+// server's log if the test failed, runs stop, and removes dir.
+func StopAtCleanup(t testing.TB, name, dir, log string, stop ...string) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(log)
+			t.Logf("%s log:\n%s", name, b)
+		}
+		exec.Command(stop[0], stop[1:]...).Run()
+		os.RemoveAll(dir)
+	})
+}

@@ -38,11 +38,7 @@ type Dovecot struct {
 func StartDovecot(t testing.TB, o DovecotOptions) *Dovecot {
 	t.Helper()
 	coretest.RequireRootCommand(t, "dovecot")
-	dir, err := os.MkdirTemp("", "hddc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
+	dir := coretest.ServerDir(t, "hddc")
 	os.MkdirAll(filepath.Join(dir, "mail"), 0o755)
 	exec.Command("chown", "nobody:nogroup", filepath.Join(dir, "mail")).Run()
 	hosts := o.Hosts
@@ -64,20 +60,13 @@ active_value = true
 	out, _ := os.Create(filepath.Join(dir, "start.log"))
 	start := exec.Command("dovecot", "-c", conf)
 	start.Stdout, start.Stderr = out, out
-	err = start.Run()
+	err := start.Run()
 	out.Close()
 	if err != nil {
 		b, _ := os.ReadFile(out.Name())
 		t.Fatalf("start dovecot: %v %s", err, b)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
-			t.Logf("dovecot log:\n%s", log)
-		}
-		exec.Command("dovecot", "-c", conf, "stop").Run()
-		os.RemoveAll(dir)
-	})
+	coretest.StopAtCleanup(t, "dovecot", dir, filepath.Join(dir, "dovecot.log"), "dovecot", "-c", conf, "stop")
 	for _, addr := range []string{d.IMAP, d.IMAPS, d.SASL} {
 		coretest.WaitListening(t, addr)
 	}

@@ -37,11 +37,7 @@ type Postfix struct {
 func StartPostfix(t testing.TB, pf Postfix) string {
 	t.Helper()
 	coretest.RequireRootCommand(t, "postfix")
-	dir, err := os.MkdirTemp("", "hdpf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755) // postfix's daemons run as the postfix user
+	dir := coretest.ServerDir(t, "hdpf")
 	for _, d := range []string{"conf", "queue", "data"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 	}
@@ -97,16 +93,10 @@ biff = no
 		log, _ := os.ReadFile(filepath.Join(dir, "postfix.log"))
 		t.Fatalf("start postfix: %v %s\n%s", err, b, log)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "postfix.log"))
-			t.Logf("postfix log:\n%s", log)
-		}
-		exec.Command("postfix", "-c", conf, "stop").Run()
-		os.RemoveAll(dir)
-	})
+	coretest.StopAtCleanup(t, "postfix", dir, filepath.Join(dir, "postfix.log"), "postfix", "-c", conf, "stop")
 	coretest.WaitListening(t, addr)
 	postfixQueues.Store(addr, filepath.Join(dir, "queue"))
+	t.Cleanup(func() { postfixQueues.Delete(addr) })
 	return addr
 }
 
