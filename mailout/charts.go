@@ -65,20 +65,11 @@ func timesChart(r *core.Report) ([]byte, error) {
 		names, first, resolution = []string{"no tickets"}, plotter.Values{0}, plotter.Values{0}
 	}
 	w := vg.Points(20)
-	a, err := plotter.NewBarChart(first, w)
+	a, b, err := barPair(p, w, first, "first response", resolution, "resolution")
 	if err != nil {
 		return nil, err
 	}
-	b, err := plotter.NewBarChart(resolution, w)
-	if err != nil {
-		return nil, err
-	}
-	a.Color, a.Offset = blue, -w/2
-	b.Color, b.Offset = orange, w/2
-	p.Add(a, b)
-	p.Legend.Add("first response", a)
-	p.Legend.Add("resolution", b)
-	p.Legend.Top = true
+	a.Offset, b.Offset = -w/2, w/2 // side by side
 	p.NominalX(names...)
 	roomy(p, len(names))
 	return encodePNG(p)
@@ -96,23 +87,31 @@ func backlogChart(r *core.Report) ([]byte, error) {
 		open = append(open, float64(row.Open))
 		pending = append(pending, float64(row.Pending))
 	}
-	w := vg.Points(30)
-	o, err := plotter.NewBarChart(open, w)
+	o, pd, err := barPair(p, vg.Points(30), open, "open", pending, "pending")
 	if err != nil {
 		return nil, err
 	}
-	pd, err := plotter.NewBarChart(pending, w)
-	if err != nil {
-		return nil, err
-	}
-	o.Color, pd.Color = blue, orange
 	pd.StackOn(o)
-	p.Add(o, pd)
-	p.Legend.Add("open", o)
-	p.Legend.Add("pending", pd)
-	p.Legend.Top = true
 	p.NominalX(names...)
 	return encodePNG(p)
+}
+
+// barPair adds two series of bars to p, blue and orange, with a legend
+// above them.
+func barPair(p *plot.Plot, w vg.Length, first plotter.Values, firstName string, second plotter.Values, secondName string) (
+	a, b *plotter.BarChart, err error) {
+	if a, err = plotter.NewBarChart(first, w); err != nil {
+		return nil, nil, err
+	}
+	if b, err = plotter.NewBarChart(second, w); err != nil {
+		return nil, nil, err
+	}
+	a.Color, b.Color = blue, orange
+	p.Add(a, b)
+	p.Legend.Add(firstName, a)
+	p.Legend.Add(secondName, b)
+	p.Legend.Top = true
+	return a, b, nil
 }
 
 // roomy keeps the bars off the edges and below the legend.
