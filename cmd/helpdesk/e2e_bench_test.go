@@ -350,10 +350,10 @@ func (e *e2e) latency(c *imapclient.Client, k int) (ack, notify time.Duration) {
 	var acks, notes []time.Duration
 	for i := 0; i < k; i++ {
 		id := fmt.Sprintf("latency-%d@customer.test", i)
-		mail := fmt.Sprintf("From: Late Customer %d <late%d@customer.test>\r\nTo: support@desk.test\r\nMessage-ID: <%s>\r\n"+
-			"Date: %s\r\nSubject: Waiting %d\r\n\r\nHow long does this take?\r\n", i, i, id, time.Now().Format(time.RFC1123Z), i)
+		mail := customerMail(fmt.Sprintf("Late Customer %d <late%d@customer.test>", i, i), "support@desk.test",
+			fmt.Sprintf("Waiting %d", i), id, "How long does this take?")
 		start := time.Now()
-		e.acct.Append(e.b, c, "INBOX", []byte(mail))
+		e.acct.Append(e.b, c, "INBOX", mail)
 		select {
 		case <-exists:
 			notes = append(notes, time.Since(start))
