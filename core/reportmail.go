@@ -112,16 +112,8 @@ func (m *ReportMail) Trends() []Trend {
 		dur("Resolution, median", now.Resolution, before.Resolution, median),
 		pct("Resolutions within target", now.Resolution, before.Resolution),
 		count("Reopened", now.Reopened, before.Reopened),
-		count("SLA alerts", breachCount(now), breachCount(before)),
+		count("SLA alerts", now.BreachTotal(), before.BreachTotal()),
 	}
-}
-
-func breachCount(g ReportGroup) int {
-	n := 0
-	for _, c := range g.Breaches {
-		n += c
-	}
-	return n
 }
 
 func (t Timing) text(pick func(Timing) time.Duration) string {
@@ -167,4 +159,10 @@ func (r *Report) BacklogRows() []BacklogRow {
 }
 
 // BreachTotal is how many ladder alerts a group had.
-func (g ReportGroup) BreachTotal() int { return breachCount(g) }
+func (g ReportGroup) BreachTotal() int {
+	n := 0
+	for _, c := range g.Breaches {
+		n += c
+	}
+	return n
+}
