@@ -69,13 +69,9 @@ func (s *Store) mailQueue(ctx context.Context, tx pgx.Tx, email, inReplyTo strin
 func (s *Store) SendQueueDigests(ctx context.Context, day time.Time, now time.Time) (int, error) {
 	sent := 0
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO daily_jobs (name, day) VALUES ('queue_digest', $1) ON CONFLICT DO NOTHING`,
-			day.Format("2006-01-02"))
-		if err != nil {
-			return fmt.Errorf("claim the queue digest of %s: %w", day.Format("2006-01-02"), err)
-		}
-		if tag.RowsAffected() == 0 {
-			return nil // another daemon sent today's
+		claimed, err := claimDailyJob(ctx, tx, "queue_digest", day)
+		if err != nil || !claimed {
+			return err // !claimed: another daemon sent today's
 		}
 		rows, err := tx.Query(ctx, `SELECT email FROM agents WHERE active AND NOT away AND NOT no_digest ORDER BY id`)
 		if err != nil {
@@ -98,6 +94,17 @@ func (s *Store) SendQueueDigests(ctx context.Context, day time.Time, now time.Ti
 		return nil
 	})
 	return sent, err
+}
+
+// claimDailyJob records that this daemon does the day's job name (the
+// queue digests, the weekly report); false when another one already did.
+func claimDailyJob(ctx context.Context, tx pgx.Tx, name string, day time.Time) (bool, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO daily_jobs (name, day) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		name, day.Format(time.DateOnly))
+	if err != nil {
+		return false, fmt.Errorf("claim the %s of %s: %w", name, day.Format(time.DateOnly), err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // queueItem is one line of a queue mail.

@@ -115,21 +115,10 @@ const reportEvents = `(e.kind = 'response' OR e.event IN ('resolved', 'reopened'
 
 // Report computes the figures of a period.
 func (s *Store) Report(ctx context.Context, o ReportOptions) (*Report, error) {
-	r := &Report{From: o.From, To: o.To, By: o.By}
+	var r *Report
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tickets, plans, err := reportHistory(ctx, tx, o)
-		if err != nil {
-			return err
-		}
-		r.Groups, r.Breaches = periodFigures(tickets, plans, o)
-		r.Total = totalFigures(tickets, plans, o)
-		if r.Backlog, err = backlog(ctx, tx, o.To); err != nil {
-			return err
-		}
-		if r.Load, err = agentLoad(ctx, tx, o); err != nil {
-			return err
-		}
-		r.Oldest, err = oldestOpen(ctx, tx, 5)
+		var err error
+		r, err = report(ctx, tx, o)
 		return err
 	})
 	if err != nil {
@@ -138,20 +127,36 @@ func (s *Store) Report(ctx context.Context, o ReportOptions) (*Report, error) {
 	return r, nil
 }
 
-// ReportTotal is a period's figures for all tickets together, without the
+// report is Report inside the caller's transaction.
+func report(ctx context.Context, tx pgx.Tx, o ReportOptions) (*Report, error) {
+	r := &Report{From: o.From, To: o.To, By: o.By}
+	tickets, plans, err := reportHistory(ctx, tx, o)
+	if err != nil {
+		return nil, err
+	}
+	r.Groups, r.Breaches = periodFigures(tickets, plans, o)
+	r.Total = totalFigures(tickets, plans, o)
+	if r.Backlog, err = backlog(ctx, tx, o.To); err != nil {
+		return nil, err
+	}
+	if r.Load, err = agentLoad(ctx, tx, o); err != nil {
+		return nil, err
+	}
+	if r.Oldest, err = oldestOpen(ctx, tx, 5); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// reportTotal is a period's figures for all tickets together, without the
 // backlog and load (which are today's whatever the period): the week
 // before, for trends.
-func (s *Store) ReportTotal(ctx context.Context, o ReportOptions) (ReportGroup, error) {
-	var total ReportGroup
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tickets, plans, err := reportHistory(ctx, tx, o)
-		total = totalFigures(tickets, plans, o)
-		return err
-	})
+func reportTotal(ctx context.Context, tx pgx.Tx, o ReportOptions) (ReportGroup, error) {
+	tickets, plans, err := reportHistory(ctx, tx, o)
 	if err != nil {
-		return total, fmt.Errorf("report total %s to %s: %w", o.From.Format(time.DateOnly), o.To.Format(time.DateOnly), err)
+		return ReportGroup{}, fmt.Errorf("report total %s to %s: %w", o.From.Format(time.DateOnly), o.To.Format(time.DateOnly), err)
 	}
-	return total, nil
+	return totalFigures(tickets, plans, o), nil
 }
 
 // reportHistory loads the period's tickets with their history, and the

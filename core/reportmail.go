@@ -22,12 +22,23 @@ type ReportMail struct {
 
 // WeeklyReport gathers the report of the week ending at end.
 func (s *Store) WeeklyReport(ctx context.Context, end time.Time) (*ReportMail, error) {
+	var m *ReportMail
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		m, err = s.weeklyReport(ctx, tx, end)
+		return err
+	})
+	return m, err
+}
+
+// weeklyReport is WeeklyReport inside the caller's transaction.
+func (s *Store) weeklyReport(ctx context.Context, tx pgx.Tx, end time.Time) (*ReportMail, error) {
 	start := end.Add(-ReportPeriod)
-	week, err := s.Report(ctx, ReportOptions{From: start, To: end, By: ByPlan})
+	week, err := report(ctx, tx, ReportOptions{From: start, To: end, By: ByPlan})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("report of the week to %s: %w", end.Format(time.DateOnly), err)
 	}
-	before, err := s.ReportTotal(ctx, ReportOptions{From: start.Add(-ReportPeriod), To: start})
+	before, err := reportTotal(ctx, tx, ReportOptions{From: start.Add(-ReportPeriod), To: start})
 	if err != nil {
 		return nil, err
 	}
@@ -53,20 +64,17 @@ func (s *Store) linkReport(m *ReportMail, end time.Time) {
 
 // SendWeeklyReport mails the week ending at now to the admins, once for
 // that day however many daemons run. It reports whether this call sent it.
+// The report is computed only by the daemon that claims the day.
 func (s *Store) SendWeeklyReport(ctx context.Context, now time.Time) (bool, error) {
-	m, err := s.WeeklyReport(ctx, now)
-	if err != nil {
-		return false, err
-	}
 	sent := false
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO daily_jobs (name, day) VALUES ('weekly_report', $1) ON CONFLICT DO NOTHING`,
-			now.Format(time.DateOnly))
-		if err != nil {
-			return fmt.Errorf("claim the report of %s: %w", now.Format(time.DateOnly), err)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		claimed, err := claimDailyJob(ctx, tx, "weekly_report", now)
+		if err != nil || !claimed {
+			return err // !claimed: another daemon sent it
 		}
-		if tag.RowsAffected() == 0 {
-			return nil // another daemon sent it
+		m, err := s.weeklyReport(ctx, tx, now)
+		if err != nil {
+			return err
 		}
 		sent = true
 		return s.alertAdmins(ctx, tx, now, TemplateReport, MailData{Report: m})
