@@ -3,8 +3,6 @@ package mailin
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -27,9 +25,7 @@ func login(ctx context.Context, c *imapclient.Client, mb Mailbox) (until time.Ti
 		}
 		return time.Time{}, nil
 	}
-	host, portText, _ := net.SplitHostPort(mb.Addr)
-	port, _ := strconv.Atoi(portText)
-	mech, err := creds.Choose(ctx, c.Caps().AuthMechanisms(), host, port)
+	mech, err := creds.Choose(ctx, c.Caps().AuthMechanisms(), mb.Addr)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("login %s as %s: %w", mb.Addr, mb.User, err)
 	}

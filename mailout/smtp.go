@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -99,7 +98,7 @@ func (k *conn) dial() error {
 	}
 	c.CommandTimeout, c.SubmissionTimeout = timeout, 2*timeout
 	if k.cfg.User != "" {
-		if err := k.auth(c, host); err != nil {
+		if err := k.auth(c); err != nil {
 			c.Close()
 			return err
 		}
@@ -129,16 +128,14 @@ func startTLSFailure(addr string, err error) error {
 
 // auth signs in over the mechanism the server advertises for our
 // credentials (Office 365 offers LOGIN and XOAUTH2, not PLAIN).
-func (k *conn) auth(c *smtp.Client, host string) error {
+func (k *conn) auth(c *smtp.Client) error {
 	creds := mailauth.Credentials{User: k.cfg.User, Password: k.cfg.Password, Tokens: k.cfg.Tokens}
 	_, offer := c.Extension("AUTH")
-	_, portText, _ := net.SplitHostPort(k.cfg.Addr)
-	port, _ := strconv.Atoi(portText)
 	ctx := k.ctx
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	mech, err := creds.Choose(ctx, strings.Fields(offer), host, port)
+	mech, err := creds.Choose(ctx, strings.Fields(offer), k.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("smtp auth as %s: %w", k.cfg.User, err)
 	}

@@ -46,7 +46,7 @@ func TestChooseMechanismFromTheOffer(t *testing.T) {
 		{token, []string{"PLAIN", "LOGIN"}, "error"},
 	}
 	for _, c := range cases {
-		m, err := c.creds.Choose(context.Background(), c.offered, "mail.desk.test", 993)
+		m, err := c.creds.Choose(context.Background(), c.offered, "mail.desk.test:993")
 		got := m.Name
 		if err != nil {
 			got = "error"
@@ -55,7 +55,7 @@ func TestChooseMechanismFromTheOffer(t *testing.T) {
 			t.Errorf("oauth=%v offered %v: chose %q (%v), want %q", c.creds.OAuth(), c.offered, got, err, c.want)
 		}
 	}
-	m, err := token.Choose(context.Background(), []string{"XOAUTH2"}, "mail.desk.test", 993)
+	m, err := token.Choose(context.Background(), []string{"XOAUTH2"}, "mail.desk.test:993")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,9 @@ package mailauth
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,8 +55,8 @@ func (m Mechanism) Refused() {
 // Choose picks the mechanism for the server's offer (its AUTH= names):
 // OAUTHBEARER (RFC 7628) before XOAUTH2 (all that Microsoft offers) for a
 // token; PLAIN before LOGIN (all that Office 365's SMTP offers) for a
-// password. host and port go into OAUTHBEARER's message.
-func (c Credentials) Choose(ctx context.Context, offered []string, host string, port int) (Mechanism, error) {
+// password. addr, the server's "host:port", goes into OAUTHBEARER's message.
+func (c Credentials) Choose(ctx context.Context, offered []string, addr string) (Mechanism, error) {
 	has := func(name string) bool {
 		return slices.ContainsFunc(offered, func(o string) bool { return strings.EqualFold(o, name) })
 	}
@@ -82,6 +84,8 @@ func (c Credentials) Choose(ctx context.Context, offered []string, host string, 
 	}
 	m := Mechanism{Name: name, Expiry: token.Expiry, token: token.AccessToken, tokens: c.Tokens}
 	if name == OAuthBearer {
+		host, portText, _ := net.SplitHostPort(addr)
+		port, _ := strconv.Atoi(portText)
 		m.Client = sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: c.User, Token: token.AccessToken, Host: host, Port: port})
 	} else {
 		m.Client = &xoauth2Client{user: c.User, token: token.AccessToken}
