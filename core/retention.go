@@ -28,34 +28,33 @@ func (s *Store) Purge(ctx context.Context, r Retention, batch int, dryRun bool, 
 	var c PurgeCounts
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		for _, p := range []struct {
-			keep       time.Duration
-			count, sql string
-			n          *int64
+			keep time.Duration
+			// rows are what is past retention ($1 the cut-off), as
+			// "ID FROM ... WHERE ..."; purge removes the rows in gone.
+			rows, purge string
+			n           *int64
 		}{
-			{r.Raw, `SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id
-				WHERE t.status = 'closed' AND t.closed_at < $1 AND octet_length(m.raw) > 0`, `
-				WITH gone AS (SELECT m.id FROM messages m JOIN tickets t ON t.id = m.ticket_id
-					WHERE t.status = 'closed' AND t.closed_at < $1 AND octet_length(m.raw) > 0 LIMIT $2),
+			{r.Raw, `m.id FROM messages m JOIN tickets t ON t.id = m.ticket_id
+				WHERE t.status = 'closed' AND t.closed_at < $1 AND octet_length(m.raw) > 0`, `,
 				files AS (DELETE FROM attachments WHERE message_ref IN (SELECT id FROM gone))
 				UPDATE messages SET raw = '', note = 'raw purged by retention' WHERE id IN (SELECT id FROM gone)`, &c.Raw},
-			{r.SentMail, `SELECT count(*) FROM outbox o JOIN tickets t ON t.id = o.ticket_id
-				WHERE o.state = 'sent' AND t.status = 'closed' AND t.closed_at < $1 AND o.data <> '{}'`, `
-				UPDATE outbox SET data = '{}' WHERE id IN (SELECT o.id FROM outbox o JOIN tickets t ON t.id = o.ticket_id
-					WHERE o.state = 'sent' AND t.status = 'closed' AND t.closed_at < $1 AND o.data <> '{}' LIMIT $2)`, &c.SentMail},
-			{r.Quarantine, `SELECT count(*) FROM quarantine WHERE created_at < $1`, `
-				DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine WHERE created_at < $1 LIMIT $2)`, &c.Quarantine},
+			{r.SentMail, `o.id FROM outbox o JOIN tickets t ON t.id = o.ticket_id
+				WHERE o.state = 'sent' AND t.status = 'closed' AND t.closed_at < $1 AND o.data <> '{}'`,
+				`UPDATE outbox SET data = '{}' WHERE id IN (SELECT id FROM gone)`, &c.SentMail},
+			{r.Quarantine, `id FROM quarantine WHERE created_at < $1`,
+				`DELETE FROM quarantine WHERE id IN (SELECT id FROM gone)`, &c.Quarantine},
 		} {
 			if p.keep <= 0 {
 				continue
 			}
 			before := now.Add(-p.keep)
 			if dryRun {
-				if err := tx.QueryRow(ctx, p.count, before).Scan(p.n); err != nil {
+				if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT `+p.rows+`) past`, before).Scan(p.n); err != nil {
 					return fmt.Errorf("count what retention purges: %w", err)
 				}
 				continue
 			}
-			tag, err := tx.Exec(ctx, p.sql, before, batch)
+			tag, err := tx.Exec(ctx, `WITH gone AS (SELECT `+p.rows+` LIMIT $2) `+p.purge, before, batch)
 			if err != nil {
 				return fmt.Errorf("purge: %w", err)
 			}
