@@ -35,17 +35,24 @@ func (s *Store) Messages(ctx context.Context, f MessageFilter) ([]StoredMessage,
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	rows, err := s.pool.Query(ctx, `SELECT m.id, m.mailbox, m.message_id, m.class, coalesce(t.number, 0), m.note, length(m.raw), m.received_at
+	rows, err := s.pool.Query(ctx, `SELECT `+storedMessageColumns+`
 		FROM messages m LEFT JOIN tickets t ON t.id = m.ticket_id
 		WHERE ($1 = '' OR m.class = $1) AND (NOT $2 OR m.ticket_id IS NULL)
 		ORDER BY m.id DESC LIMIT $3`, string(f.Class), f.Unthreaded, f.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (StoredMessage, error) {
-		var m StoredMessage
-		return m, r.Scan(&m.ID, &m.Mailbox, &m.MessageID, &m.Class, &m.Ticket, &m.Note, &m.Size, &m.ReceivedAt)
-	})
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (StoredMessage, error) { return scanStoredMessage(r) })
+}
+
+// storedMessageColumns are a StoredMessage's columns, from messages m
+// joined to tickets t; scanStoredMessage reads them (and extra after them).
+const storedMessageColumns = `m.id, m.mailbox, m.message_id, m.class, coalesce(t.number, 0), m.note, length(m.raw), m.received_at`
+
+func scanStoredMessage(r pgx.Row, extra ...any) (StoredMessage, error) {
+	var m StoredMessage
+	err := r.Scan(append([]any{&m.ID, &m.Mailbox, &m.MessageID, &m.Class, &m.Ticket, &m.Note, &m.Size, &m.ReceivedAt}, extra...)...)
+	return m, err
 }
 
 // MessageRaw returns a stored message's raw bytes.

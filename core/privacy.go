@@ -52,8 +52,7 @@ func (s *Store) ExportCustomer(ctx context.Context, email string) (*CustomerExpo
 		}
 		out.Tickets = append(out.Tickets, *th)
 	}
-	rows, err = s.pool.Query(ctx, `SELECT m.id, m.mailbox, m.message_id, m.class, coalesce(t.number, 0), m.note, length(m.raw),
-			m.received_at, m.raw
+	rows, err = s.pool.Query(ctx, `SELECT `+storedMessageColumns+`, m.raw
 		FROM messages m LEFT JOIN tickets t ON t.id = m.ticket_id
 		WHERE m.id IN (SELECT message_ref FROM entries WHERE customer_id = $1 AND message_ref IS NOT NULL)
 		ORDER BY m.id`, id)
@@ -61,8 +60,10 @@ func (s *Store) ExportCustomer(ctx context.Context, email string) (*CustomerExpo
 		return nil, fmt.Errorf("export %s: %w", email, err)
 	}
 	out.Messages, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (StoredMessage, error) {
-		var m StoredMessage
-		return m, r.Scan(&m.ID, &m.Mailbox, &m.MessageID, &m.Class, &m.Ticket, &m.Note, &m.Size, &m.ReceivedAt, &m.Raw)
+		var raw []byte
+		m, err := scanStoredMessage(r, &raw)
+		m.Raw = raw
+		return m, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", email, err)
