@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,9 +43,7 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	switch {
 	case *asJSON:
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(stdout, r)
 	case *asCSV:
 		return writeReportCSV(stdout, r)
 	}
@@ -104,11 +101,7 @@ func writeReportText(w io.Writer, r *core.Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "group\topened\tresolved\treopened\tfirst resp. median\tp90\twithin\tresolution median\tp90\twithin\tSLA alerts\t")
 	for _, g := range r.Groups {
-		key := g.Key
-		if key == "" {
-			key = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", key, g.Opened, g.Resolved, g.Reopened,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", dash(g.Key), g.Opened, g.Resolved, g.Reopened,
 			g.FirstResponse.MedianText(), g.FirstResponse.P90Text(), g.FirstResponse.WithinText(),
 			g.Resolution.MedianText(), g.Resolution.P90Text(), g.Resolution.WithinText(), g.BreachTotal())
 	}
