@@ -3,7 +3,9 @@ package mailin
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
+	"time"
 )
 
 // EnvelopeReader reads a message as an MTA pipes it to a command: without
@@ -67,9 +69,34 @@ func (e *envelopeReader) Read(p []byte) (int, error) {
 
 // isQuotedFrom matches ">From ", ">>From " and so on (mboxrd).
 func isQuotedFrom(line []byte) bool {
-	i := 0
-	for i < len(line) && line[i] == '>' {
-		i++
+	quotes, from := mboxFrom(line)
+	return from && quotes > 0
+}
+
+// mboxFrom reports whether a line is "From " behind any number of ">",
+// and how many: mboxrd quotes every such line once more when writing, and
+// takes one ">" off when reading.
+func mboxFrom(line []byte) (quotes int, from bool) {
+	for quotes < len(line) && line[quotes] == '>' {
+		quotes++
 	}
-	return i > 0 && bytes.HasPrefix(line[i:], []byte("From "))
+	return quotes, bytes.HasPrefix(line[quotes:], []byte("From "))
+}
+
+// AppendMbox appends one message in mboxrd form: the envelope line, then
+// the message with line ends as LF and its "From " lines quoted, so that
+// EnvelopeReader with fromQuoted gives the lines back.
+func AppendMbox(w *bytes.Buffer, from string, at time.Time, raw []byte) {
+	fmt.Fprintf(w, "From %s %s\n", from, at.UTC().Format(time.ANSIC))
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 64<<10), len(raw)+1)
+	for sc.Scan() {
+		line := bytes.TrimSuffix(sc.Bytes(), []byte("\r"))
+		if _, quote := mboxFrom(line); quote {
+			w.WriteByte('>')
+		}
+		w.Write(line)
+		w.WriteByte('\n')
+	}
+	w.WriteByte('\n')
 }

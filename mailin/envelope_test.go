@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 func TestEnvelopeReaderDropsPostfixEnvelopeLine(t *testing.T) {
@@ -55,5 +56,27 @@ func TestEnvelopeReaderCases(t *testing.T) {
 				t.Errorf("got %q, want %q", got, c.want)
 			}
 		})
+	}
+}
+
+// What AppendMbox writes, EnvelopeReader with fromQuoted gives back: the
+// envelope line gone, "From " lines behind any number of ">" restored,
+// CRLF as LF.
+func TestAppendMboxRoundTrip(t *testing.T) {
+	raw := "From: Greg <greg@example.com>\r\nSubject: quotes\r\n\r\nFrom the start:\r\n>From a quote\r\n>>From deeper\r\n From not at the head\r\n"
+	var mbox bytes.Buffer
+	AppendMbox(&mbox, "greg@example.com", time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), []byte(raw))
+	if !strings.HasPrefix(mbox.String(), "From greg@example.com Mon Mar  2 09:00:00 2026\n") {
+		t.Fatalf("envelope line: %q", mbox.String())
+	}
+	if !strings.Contains(mbox.String(), "\n>From the start:\n>>From a quote\n>>>From deeper\n From not") {
+		t.Errorf("From lines not quoted once more:\n%s", mbox.String())
+	}
+	back, err := io.ReadAll(EnvelopeReader(&mbox, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.ReplaceAll(raw, "\r\n", "\n") + "\n"; string(back) != want {
+		t.Errorf("read back %q, want %q", back, want)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"helpdesk/mailin"
 )
 
 // cmdCustomer answers privacy requests: export a customer's data, or
@@ -70,29 +71,11 @@ func exportCustomer(ctx context.Context, db *database, email, dir string, stdout
 	}
 	var mbox bytes.Buffer
 	for _, m := range x.Messages {
-		writeMboxMessage(&mbox, email, m.ReceivedAt, m.Raw)
+		mailin.AppendMbox(&mbox, email, m.ReceivedAt, m.Raw)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "messages.mbox"), mbox.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("write export: %w", err)
 	}
 	fmt.Fprintf(stdout, "exported %s: %d tickets, %d messages to %s\n", email, len(x.Tickets), len(x.Messages), dir)
 	return nil
-}
-
-// writeMboxMessage appends one message in mboxrd form: the envelope line,
-// then the message with "From " lines (however many ">" already) quoted
-// once more, so a reader gets the bytes back.
-func writeMboxMessage(w *bytes.Buffer, from string, at time.Time, raw []byte) {
-	fmt.Fprintf(w, "From %s %s\n", from, at.UTC().Format(time.ANSIC))
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 64<<10), len(raw)+1)
-	for sc.Scan() {
-		line := bytes.TrimSuffix(sc.Bytes(), []byte("\r"))
-		if bytes.HasPrefix(bytes.TrimLeft(line, ">"), []byte("From ")) {
-			w.WriteByte('>')
-		}
-		w.Write(line)
-		w.WriteByte('\n')
-	}
-	w.WriteByte('\n')
 }
