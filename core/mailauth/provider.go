@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/oauth2/google"
+	"golang.org/x/oauth2/microsoft"
 
 	"helpdesk/core"
 )
@@ -64,6 +65,15 @@ type OAuth struct {
 	CAFile string
 }
 
+// withEndpoint fills the URLs the config leaves out from the provider's
+// endpoint, as golang.org/x/oauth2 knows it.
+func (o OAuth) withEndpoint(e oauth2.Endpoint) OAuth {
+	o.AuthURL = or(o.AuthURL, e.AuthURL)
+	o.TokenURL = or(o.TokenURL, e.TokenURL)
+	o.DeviceURL = or(o.DeviceURL, e.DeviceAuthURL)
+	return o
+}
+
 // Resolved fills in the provider's defaults for service (IMAP or SMTP).
 func (o OAuth) Resolved(service string) OAuth {
 	if o.Provider == "" {
@@ -75,18 +85,13 @@ func (o OAuth) Resolved(service string) OAuth {
 		if tenant == "" {
 			tenant = "organizations"
 		}
-		base := "https://login.microsoftonline.com/" + tenant + "/oauth2/v2.0/"
-		o.AuthURL = or(o.AuthURL, base+"authorize")
-		o.TokenURL = or(o.TokenURL, base+"token")
-		o.DeviceURL = or(o.DeviceURL, base+"devicecode")
+		o = o.withEndpoint(microsoft.AzureADEndpoint(tenant))
 		o.Grant = or(o.Grant, GrantDevice)
 		if len(o.Scopes) == 0 {
 			o.Scopes = microsoftScopes(o.Grant, service)
 		}
 	case Google:
-		o.AuthURL = or(o.AuthURL, "https://accounts.google.com/o/oauth2/auth")
-		o.TokenURL = or(o.TokenURL, "https://oauth2.googleapis.com/token")
-		o.DeviceURL = or(o.DeviceURL, "https://oauth2.googleapis.com/device/code")
+		o = o.withEndpoint(google.Endpoint)
 		// Google's device flow does not allow the mail scope.
 		o.Grant = or(o.Grant, GrantBrowser)
 		if len(o.Scopes) == 0 {
